@@ -1,0 +1,41 @@
+"""The one reduction.
+
+``"none"`` returns ``weight * loss`` per element (0 where masked or ignored),
+``"sum"`` their sum, ``"mean"`` the weighted mean over the elements that count,
+``sum(w * l * m) / sum(w * m)``. A batch where nothing counts reduces to 0 with a
+zero gradient, never NaN: excluded elements are removed with ``where`` (not
+multiplied by 0, which would turn an inf into NaN).
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+
+from ._validate import Batch
+
+
+def reduce(batch: Batch, values, reduction: str, *, valid=None):
+    xp = batch.xp
+    keep = batch.mask
+    if valid is not None:
+        keep = valid if keep is None else xp.logical_and(keep, valid)
+    contrib = values if batch.weight is None else values * batch.weight
+    if keep is not None:
+        contrib = xp.where(keep, contrib, xp.zeros_like(contrib))
+    if reduction == "none":
+        out = contrib
+    elif reduction == "sum":
+        out = xp.sum(contrib)
+    else:
+        total = xp.sum(contrib)
+        if batch.weight is None and keep is None:
+            out = total / max(array_api_compat.size(values), 1)
+        else:
+            if batch.weight is None:
+                den = xp.sum(xp.astype(keep, values.dtype))
+            elif keep is None:
+                den = xp.sum(batch.weight)
+            else:
+                den = xp.sum(xp.where(keep, batch.weight, xp.zeros_like(batch.weight)))
+            out = total / xp.where(den > 0, den, xp.ones_like(den))
+    return batch.out(out)

@@ -1,0 +1,288 @@
+"""The one validation and error style.
+
+Every message reads ``<loss>: <argument> must be <expectation>; received <what>``
+and is raised as ValueError (bad value or shape) or TypeError (bad type or
+dtype). Nothing here uses ``assert``; nothing is broadcast, clipped or dropped.
+Checks that read array values are skipped while an array is being traced
+(``jax.jit``, ``torch.compile``), where its values do not exist yet.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import array_api_compat
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import domains as D
+from ._array import compute_dtype, is_concrete, namespace
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+# -- scalars -----------------------------------------------------------------
+
+
+def check_reduction(loss: str, reduction) -> str:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"{loss}: reduction must be one of 'none', 'mean', 'sum'; received reduction={reduction!r}"
+        )
+    return reduction
+
+
+def check_param(loss: str, name: str, value, domain: D.Interval) -> float:
+    """A real scalar parameter inside ``domain``; returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{loss}: {name} must be a real number; received {type(value).__name__} {value!r}")
+    value = float(value)
+    if not domain.contains_scalar(value):
+        raise ValueError(f"{loss}: {name} must be {domain.describe()}; received {name}={value!r}")
+    return value
+
+
+def check_int(loss: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{loss}: {name} must be an integer; received {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def check_bool(loss: str, name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{loss}: {name} must be True or False; received {value!r}")
+    return value
+
+
+def check_choice(loss: str, name: str, value, choices) -> Any:
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{loss}: {name} must be one of {options}; received {name}={value!r}")
+    return value
+
+
+# -- arrays ------------------------------------------------------------------
+
+
+def check_floating(loss: str, name: str, xp, x) -> None:
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{loss}: {name} must have a floating dtype; received dtype {x.dtype}")
+
+
+def check_real(loss: str, name: str, xp, x) -> None:
+    if not (xp.isdtype(x.dtype, "numeric") or xp.isdtype(x.dtype, "bool")) or xp.isdtype(
+        x.dtype, "complex floating"
+    ):
+        raise TypeError(f"{loss}: {name} must have a real numeric dtype; received dtype {x.dtype}")
+
+
+def check_shape(loss: str, name: str, x, shape: tuple, what: str) -> None:
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(
+            f"{loss}: {name} must have shape {tuple(shape)} ({what}); received shape {tuple(x.shape)}"
+        )
+
+
+def _example(xp, x, bad) -> str:
+    try:
+        return repr(float(x[bad][0]))
+    except Exception:  # noqa: BLE001 - message detail only; some backends cannot index by mask
+        return "some values"
+
+
+def check_no_nan(loss: str, name: str, xp, x) -> None:
+    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and bool(xp.any(xp.isnan(x))):
+        raise ValueError(f"{loss}: {name} must not contain NaN; received {name} with NaN")
+
+
+def check_values(loss: str, name: str, xp, x, domain) -> None:
+    """All (non-NaN) values of ``x`` lie in ``domain``."""
+    if domain is D.REAL or not is_concrete(x) or array_api_compat.size(x) == 0:
+        return
+    bad = xp.logical_not(domain.inside(xp, x))
+    if bool(xp.any(bad)):
+        raise ValueError(f"{loss}: {name} must be {domain.describe()}; received {_example(xp, x, bad)}")
+
+
+def as_float(loss: str, name: str, xp, x, dtype):
+    """A real-valued array (floats, integers or booleans) cast to the compute dtype."""
+    check_real(loss, name, xp, x)
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
+# -- batches -----------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """A validated call: arrays in one backend, cast to the compute dtype."""
+
+    loss: str
+    xp: Any
+    input: Any
+    target: Any
+    weight: Any
+    mask: Any
+    out_dtype: Any
+    dtype: Any
+    extras: dict = field(default_factory=dict)
+    # class-axis losses only
+    num_classes: int = 0
+    labels: Any = None  # integer labels with ignored entries replaced by 0
+    valid: Any = None  # boolean, False where target == ignore_index
+
+    def out(self, x):
+        """Cast a result back to the input's dtype (float16/bfloat16 inputs are
+        computed in float32)."""
+        return x if x.dtype == self.out_dtype else self.xp.astype(x, self.out_dtype)
+
+
+def _weight_and_mask(loss, xp, weight, mask, shape, dtype, what):
+    if weight is not None:
+        check_shape(loss, "weight", weight, shape, what)
+        weight = as_float(loss, "weight", xp, weight, dtype)
+        check_no_nan(loss, "weight", xp, weight)
+        check_values(loss, "weight", xp, weight, D.NONNEGATIVE)
+    if mask is not None:
+        if mask.dtype != xp.bool:
+            raise TypeError(f"{loss}: mask must have a boolean dtype; received dtype {mask.dtype}")
+        check_shape(loss, "mask", mask, shape, what)
+    return weight, mask
+
+
+def elementwise(
+    loss: str,
+    input,
+    target,
+    *,
+    weight=None,
+    mask=None,
+    reduction: str = "mean",
+    input_domain=D.REAL,
+    target_domain=D.REAL,
+    extras: dict | None = None,
+    input_name: str = "input",
+) -> Batch:
+    """Validate an elementwise loss: ``target``, ``weight``, ``mask`` and every
+    extra array (e.g. ``var``) have exactly the shape of ``input``.
+
+    ``extras`` maps a name to ``(array, domain)``.
+    """
+    check_reduction(loss, reduction)
+    extras = extras or {}
+    xp, arrays = namespace(
+        loss,
+        {input_name: input, "target": target, "weight": weight, "mask": mask, **{k: v for k, (v, _) in extras.items()}},
+    )
+    x = arrays[input_name]
+    check_floating(loss, input_name, xp, x)
+    dtype = compute_dtype(xp, x)
+    out_dtype = x.dtype
+    x = xp.astype(x, dtype) if x.dtype != dtype else x
+    y = arrays["target"]
+    check_shape(loss, "target", y, x.shape, f"the shape of {input_name}")
+    y = as_float(loss, "target", xp, y, dtype)
+    check_no_nan(loss, "target", xp, y)
+    check_values(loss, "target", xp, y, target_domain)
+    check_values(loss, input_name, xp, x, input_domain)
+    cast_extras = {}
+    for name, (_, domain) in extras.items():
+        e = arrays[name]
+        check_shape(loss, name, e, x.shape, f"the shape of {input_name}")
+        e = as_float(loss, name, xp, e, dtype)
+        check_values(loss, name, xp, e, domain)
+        cast_extras[name] = e
+    w, m = _weight_and_mask(loss, xp, arrays["weight"], arrays["mask"], x.shape, dtype, f"the shape of {input_name}")
+    return Batch(loss, xp, x, y, w, m, out_dtype, dtype, cast_extras)
+
+
+def class_axis(
+    loss: str,
+    input,
+    target,
+    *,
+    weight=None,
+    mask=None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    class_weight=None,
+    allow_probabilities: bool = True,
+    probability_domain=D.UNIT,
+    input_domain=D.REAL,
+    extras: dict | None = None,
+) -> Batch:
+    """Validate a loss over the class axis (axis 1; axis 0 for one unbatched row).
+
+    ``input`` has shape (N, C, d1, ...) or (C,). ``target`` is either integer
+    class indices of shape (N, d1, ...) or () , or, where
+    ``allow_probabilities``, a floating array of ``input``'s shape (one
+    distribution per sample). ``weight`` and ``mask`` are per sample.
+    ``extras`` maps a name to ``(array, expected_shape_kind)`` where the kind is
+    ``"classes"`` (a length-C vector).
+    """
+    check_reduction(loss, reduction)
+    xp, arrays = namespace(
+        loss,
+        {"input": input, "target": target, "weight": weight, "mask": mask, "class_weight": class_weight,
+         **{k: v for k, v in (extras or {}).items()}},
+    )
+    x = arrays["input"]
+    check_floating(loss, "input", xp, x)
+    if x.ndim < 1:
+        raise ValueError(f"{loss}: input must have a class axis, shape (N, C, ...) or (C,); received shape ()")
+    dtype = compute_dtype(xp, x)
+    out_dtype = x.dtype
+    x = xp.astype(x, dtype) if x.dtype != dtype else x
+    axis = 1 if x.ndim >= 2 else 0
+    num_classes = x.shape[axis]
+    sample_shape = tuple(s for i, s in enumerate(x.shape) if i != axis)
+    y = arrays["target"]
+    labels = valid = None
+    check_real(loss, "target", xp, y)
+    if xp.isdtype(y.dtype, "integral"):
+        check_shape(loss, "target", y, sample_shape, "the input's shape without the class axis, for class indices")
+        valid = None
+        if ignore_index is not None:
+            ignore_index = check_int(loss, "ignore_index", ignore_index)
+            valid = y != ignore_index
+        if is_concrete(y) and array_api_compat.size(y):
+            in_range = xp.logical_and(y >= 0, y < num_classes)
+            bad = xp.logical_not(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)))
+            if bool(xp.any(bad)):
+                ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+                raise ValueError(
+                    f"{loss}: target must hold class indices in [0, {num_classes}){ign}; "
+                    f"received {int(y[bad][0])}"
+                )
+        labels = y if valid is None else xp.where(valid, y, xp.zeros_like(y))
+        y = None
+    elif allow_probabilities:
+        if tuple(y.shape) != tuple(x.shape):
+            raise ValueError(
+                f"{loss}: target must be integer class indices of shape {sample_shape} or class "
+                f"probabilities of shape {tuple(x.shape)}; received {y.dtype} of shape {tuple(y.shape)}"
+            )
+        y = as_float(loss, "target", xp, y, dtype)
+        check_no_nan(loss, "target", xp, y)
+        check_values(loss, "target", xp, y, probability_domain)
+    else:
+        raise TypeError(
+            f"{loss}: target must hold integer class indices of shape {sample_shape}; received dtype {y.dtype}"
+        )
+    check_values(loss, "input", xp, x, input_domain)
+    cw = arrays["class_weight"]
+    if cw is not None:
+        check_shape(loss, "class_weight", cw, (num_classes,), "one weight per class")
+        cw = as_float(loss, "class_weight", xp, cw, dtype)
+        check_no_nan(loss, "class_weight", xp, cw)
+        check_values(loss, "class_weight", xp, cw, D.NONNEGATIVE)
+    cast_extras = {"class_weight": cw}
+    for name in extras or {}:
+        e = arrays[name]
+        if e is not None:
+            check_shape(loss, name, e, (num_classes,), "one value per class")
+            e = as_float(loss, name, xp, e, dtype)
+            check_no_nan(loss, name, xp, e)
+        cast_extras[name] = e
+    w, m = _weight_and_mask(loss, xp, arrays["weight"], arrays["mask"], sample_shape, dtype, "one value per sample")
+    return Batch(loss, xp, x, y, w, m, out_dtype, dtype, cast_extras, num_classes, labels, valid)

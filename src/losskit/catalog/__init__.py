@@ -1,0 +1,1 @@
+"""Registry entries, one file per family; imported by ``registry`` on first use."""

@@ -1,0 +1,3 @@
+"""classification losses."""
+
+__all__ = []

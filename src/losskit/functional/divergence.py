@@ -1,0 +1,3 @@
+"""divergence losses."""
+
+__all__ = []

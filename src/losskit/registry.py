@@ -1,0 +1,227 @@
+"""The registry: one ``LossSpec`` per loss, and ``get``/``available``.
+
+A spec holds what the tools above the functional layer need to know about a
+loss without reading its code: family, task, input space and link, domains,
+parameters with their ranges, the statistic it estimates, robustness and
+convexity flags, the peers it is checked against, references, and for
+pointwise losses the closed-form ``derivatives`` with respect to the raw input
+(margin, logit or log-mean). The entries themselves live in ``catalog/``, one
+file per family, next to nothing else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import array_api_compat
+import numpy as np
+
+from . import domains as D
+
+__all__ = ["Param", "LossSpec", "Loss", "register", "get", "spec", "specs", "available"]
+
+# How the raw model output (what a GBDT or a final linear layer produces) maps
+# to the loss's ``input``: the inverse link.
+LINKS = ("identity", "sigmoid", "exp", "softmax", "log_softmax")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: name, default, valid range and what it means.
+
+    ``kind`` is "real", "int", "bool", "choice", "array" (a per-class vector)
+    or "real_or_array" (a scalar, or a vector, e.g. several quantiles)."""
+
+    name: str
+    default: Any
+    domain: Any = None  # Interval for reals, a tuple of choices for "choice"
+    doc: str = ""
+    kind: str = "real"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    function: Callable
+    family: str  # regression | classification | divergence
+    task: str  # regression | quantile | count | positive | probabilistic | binary | multiclass | multilabel | distribution
+    input_space: str  # what ``input`` holds, e.g. "prediction", "probability", "logit", "log-probability"
+    summary: str
+    estimates: str  # the statistic the minimiser estimates: mean, median, quantile, mode, ...
+    input_domain: Any = D.REAL
+    target_domain: Any = D.REAL
+    params: tuple = ()
+    aliases: tuple = ()
+    # "elementwise": one loss per element; "class_axis": one per row of logits
+    # (class axis 1); "aggregate": defined only on the whole batch (rmse, soft F-beta).
+    kind: str = "elementwise"
+    link: str = "identity"  # raw -> input, one of LINKS
+    raw_domain: Any = D.REAL
+    robust: bool = False
+    convex: bool = True
+    hessian_nonnegative: bool = True
+    derivatives: Callable | None = None  # (raw, target, *, full=False, **params) -> (gradient, hessian)
+    minimum: float | None = 0.0  # value at a perfect prediction (None: not attained)
+    extra_inputs: dict = field(default_factory=dict)  # name -> domain, e.g. {"var": POSITIVE}
+    peers: tuple = ()  # exact peer functions this loss is tested equal to
+    references: tuple = ()
+    notes: str = ""
+
+    @property
+    def pointwise(self) -> bool:
+        return self.derivatives is not None
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+
+_SPECS: dict[str, LossSpec] = {}
+_ALIASES: dict[str, str] = {}
+_CATALOG = ("regression", "classification", "divergence")
+_loaded = False
+
+
+def register(spec: LossSpec) -> LossSpec:
+    """Add a spec; a name or alias may be registered once."""
+    for key in (spec.name, *spec.aliases):
+        if key in _SPECS or key in _ALIASES:
+            raise ValueError(f"register: name {key!r} is already registered")
+    if spec.link not in LINKS:
+        raise ValueError(f"register: link must be one of {LINKS}; received link={spec.link!r}")
+    _SPECS[spec.name] = spec
+    for alias in spec.aliases:
+        _ALIASES[alias] = spec.name
+    return spec
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for family in _CATALOG:
+            importlib.import_module(f"losskit.catalog.{family}")
+
+
+def spec(name: str) -> LossSpec:
+    """The ``LossSpec`` of a registered loss (name or alias)."""
+    _load()
+    if not isinstance(name, str):
+        raise TypeError(f"losskit: name must be a string; received {type(name).__name__}")
+    key = _ALIASES.get(name, name)
+    if key not in _SPECS:
+        close = difflib.get_close_matches(name, available(), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"losskit: name must be a registered loss (see losskit.available()); received {name!r}.{hint}"
+        )
+    return _SPECS[key]
+
+
+def specs(family: str | None = None, task: str | None = None) -> list[LossSpec]:
+    """All specs, optionally filtered, in registration order."""
+    _load()
+    return [s for s in _SPECS.values() if (family is None or s.family == family) and (task is None or s.task == task)]
+
+
+def available(*, aliases: bool = True) -> list[str]:
+    """Sorted names of every registered loss, with their aliases unless told not to."""
+    _load()
+    names = list(_SPECS)
+    if aliases:
+        names += list(_ALIASES)
+    return sorted(names)
+
+
+def get(name: str, **params) -> "Loss":
+    """A loss object with its parameters bound, e.g. ``get("huber", delta=2.0)``."""
+    return Loss(spec(name), **params)
+
+
+class Loss:
+    """A registered loss with bound parameters.
+
+    Calling it takes the same arguments as the function (``input, target``,
+    any extra arrays such as ``var``, then ``weight``, ``mask``, ``reduction``
+    and parameter overrides). Per-class parameters given as lists (e.g. from
+    ``from_config``) are turned into arrays of the input's backend at call time.
+    """
+
+    def __init__(self, spec: LossSpec, **params):
+        known = {p.name for p in spec.params}
+        unknown = set(params) - known
+        if unknown:
+            expected = ", ".join(sorted(known)) or "none"
+            raise TypeError(
+                f"{spec.name}: unknown parameter(s) {', '.join(sorted(unknown))}; expected one of: {expected}"
+            )
+        self.spec = spec
+        self.params = {**spec.defaults(), **params}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def _bound(self, reference, overrides: dict) -> dict:
+        params = {**self.params, **overrides}
+        if reference is None or not array_api_compat.is_array_api_obj(reference):
+            return params
+        xp = array_api_compat.array_namespace(reference)
+        for p in self.spec.params:
+            value = params.get(p.name)
+            if p.kind in ("array", "real_or_array") and isinstance(value, (list, tuple)):
+                params[p.name] = xp.asarray(value, device=array_api_compat.device(reference))
+        return params
+
+    def __call__(self, input, target, *args, **kwargs):
+        return self.spec.function(input, target, *args, **self._bound(input, kwargs))
+
+    def _derivatives(self, raw, target, full: bool = False, **extra):
+        if self.spec.derivatives is None:
+            raise TypeError(
+                f"{self.name}: has no per-element gradient/hessian ({self.spec.kind} loss: "
+                f"it is defined on a whole batch, not per element)"
+            )
+        return self.spec.derivatives(raw, target, full=full, **extra, **self._bound(raw, {}))
+
+    def gradient(self, raw, target, **extra):
+        """Per-element gradient with respect to the raw input (margin, logit or
+        log-mean; see ``spec.link``), unreduced and unweighted."""
+        return self._derivatives(raw, target, **extra)[0]
+
+    def hessian(self, raw, target, *, full: bool = False, **extra):
+        """Per-element second derivative with respect to the raw input. For
+        class-axis losses, the diagonal (shape of ``raw``), or with ``full=True``
+        the C x C matrix per sample (shape (N, C, C))."""
+        return self._derivatives(raw, target, full=full, **extra)[1]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "params": {k: _plain(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Loss":
+        return get(config["name"], **config.get("params", {}))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_plain(v)!r}" for k, v in self.params.items())
+        return f"losskit.get({self.name!r}{', ' if args else ''}{args})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Loss) and self.get_config() == other.get_config()
+
+
+def _plain(value):
+    """JSON-friendly form of a parameter (arrays become lists)."""
+    if array_api_compat.is_array_api_obj(value):
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        return np.asarray(value).tolist()
+    return value
