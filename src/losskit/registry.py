@@ -66,6 +66,11 @@ class LossSpec:
     derivatives: Callable | None = None  # (raw, target, *, full=False, **params) -> (gradient, hessian)
     minimum: float | None = 0.0  # value at a perfect prediction (None: not attained)
     extra_inputs: dict = field(default_factory=dict)  # name -> domain, e.g. {"var": POSITIVE}
+    # input that minimises the loss for a given target (``target -> input``), for
+    # the property "minimal at a perfect prediction"; None where unattainable
+    # (e.g. a probability target under a logit link).
+    best_input: Callable | None = None
+    param_grid: tuple = ()  # extra parameter settings the property suite runs at
     peers: tuple = ()  # exact peer functions this loss is tested equal to
     references: tuple = ()
     notes: str = ""
