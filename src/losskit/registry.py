@@ -91,7 +91,7 @@ class LossSpec:
 
 _SPECS: dict[str, LossSpec] = {}
 _ALIASES: dict[str, str] = {}
-_CATALOG = ("regression", "classification", "divergence")
+_CATALOG = ("regression", "probabilistic", "binary", "classification", "divergence")
 _loaded = False
 
 

@@ -1,10 +1,19 @@
-"""The reference math of every loss, one module per family."""
+"""The reference math of every loss, one module per family:
+regression (point predictions), probabilistic (deviances and predictive
+distributions), binary (binary and multi-label outputs), classification
+(softmax over a class axis), divergence (between distributions)."""
 
-from .regression import *  # noqa: F401,F403
-from .regression import __all__ as _regression
+from . import binary, classification, divergence, probabilistic, regression
+from .binary import *  # noqa: F401,F403
 from .classification import *  # noqa: F401,F403
-from .classification import __all__ as _classification
 from .divergence import *  # noqa: F401,F403
-from .divergence import __all__ as _divergence
+from .probabilistic import *  # noqa: F401,F403
+from .regression import *  # noqa: F401,F403
 
-__all__ = [*_regression, *_classification, *_divergence]
+__all__ = [
+    *regression.__all__,
+    *probabilistic.__all__,
+    *binary.__all__,
+    *classification.__all__,
+    *divergence.__all__,
+]

@@ -1,0 +1,3 @@
+"""binary losses."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""probabilistic losses."""
+
+__all__ = []
