@@ -1,0 +1,96 @@
+"""Draw valid inputs for any registered loss from its ``LossSpec`` alone, so
+the property suite covers a loss the moment it is registered."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from losskit import domains as D
+
+N = 12  # samples
+C = 4  # classes
+
+
+def draw(domain, rng, shape, *, num_classes=C):
+    """Values inside ``domain`` kept away from its edges (edges have own tests)."""
+    if isinstance(domain, D.ClassIndex):
+        return rng.integers(0, num_classes, size=shape)
+    if isinstance(domain, D.Discrete):
+        return rng.choice(np.asarray(domain.values, dtype=np.float64), size=shape)
+    lo, hi = domain.low, domain.high
+    if math.isfinite(lo) and math.isfinite(hi):
+        span = hi - lo
+        return rng.uniform(lo + 0.05 * span, hi - 0.05 * span, size=shape)
+    if math.isfinite(lo):
+        return lo + np.exp(rng.normal(0.0, 0.7, size=shape))
+    if math.isfinite(hi):
+        return hi - np.exp(rng.normal(0.0, 0.7, size=shape))
+    return rng.normal(0.0, 2.0, size=shape)
+
+
+def inverse_link(link: str, raw: np.ndarray) -> np.ndarray:
+    """raw -> input in NumPy float64 (class axis 1)."""
+    if link == "identity":
+        return raw
+    if link == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-raw))
+    if link == "exp":
+        return np.exp(raw)
+    m = raw.max(axis=1, keepdims=True)
+    logp = raw - m - np.log(np.exp(raw - m).sum(axis=1, keepdims=True))
+    return np.exp(logp) if link == "softmax" else logp
+
+
+def torch_inverse_link(link: str, raw):
+    import torch
+
+    return {
+        "identity": lambda r: r,
+        "sigmoid": torch.sigmoid,
+        "exp": torch.exp,
+        "softmax": lambda r: torch.softmax(r, dim=1),
+        "log_softmax": lambda r: torch.log_softmax(r, dim=1),
+    }[link](raw)
+
+
+def input_shape(spec) -> tuple:
+    return (N, C) if spec.kind == "class_axis" else (N,)
+
+
+def target_shape(spec) -> tuple:
+    if spec.kind == "class_axis" and isinstance(spec.target_domain, D.ClassIndex):
+        return (N,)
+    return input_shape(spec)
+
+
+def sample_shape(spec) -> tuple:
+    """Shape of the per-sample loss (what weight and mask have)."""
+    return (N,)
+
+
+def draw_case(spec, rng, params=None):
+    """(raw, input, target, extras) in float64 NumPy for one call."""
+    params = params or {}
+    shape = input_shape(spec)
+    raw = draw(spec.raw_domain, rng, shape)
+    x = inverse_link(spec.link, raw)
+    if spec.link == "identity" and spec.input_domain is not D.REAL:
+        x = draw(spec.input_domain, rng, shape)
+        raw = x
+    y = draw(spec.target_domain, rng, target_shape(spec))
+    if isinstance(spec.target_domain, D.Interval) and spec.kind == "class_axis":
+        y = y / y.sum(axis=1, keepdims=True)  # a distribution per sample
+    extras = {name: draw(dom, rng, shape) for name, dom in spec.extra_inputs.items()}
+    return raw, x, y, extras
+
+
+def settings(spec):
+    """Parameter settings to test: defaults, then the spec's grid; settings
+    with array-valued parameters are left to the family tests."""
+    out = [{}]
+    for grid in spec.param_grid:
+        if not any(isinstance(v, (list, tuple, np.ndarray)) for v in grid.values()):
+            out.append(dict(grid))
+    return out
