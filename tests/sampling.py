@@ -78,6 +78,8 @@ def draw_case(spec, rng, params=None):
     x = inverse_link(spec.link, raw)
     if spec.link == "identity" and spec.input_domain is not D.REAL:
         x = draw(spec.input_domain, rng, shape)
+        if spec.kind == "class_axis" and spec.input_domain is D.UNIT:
+            x = x / x.sum(axis=1, keepdims=True)  # a distribution per sample
         raw = x
     y = draw(spec.target_domain, rng, target_shape(spec))
     if isinstance(spec.target_domain, D.Interval) and spec.kind == "class_axis":

@@ -53,18 +53,18 @@ def namespace(loss: str, arrays: dict):
     if len(kinds) > 1:
         received = ", ".join(f"{k}={_backend(v)}" for k, v in native.items())
         raise TypeError(f"{loss}: all arrays must come from one backend; received {received}")
-    if foreign:
-        if native:
-            backend = _backend(next(iter(native.values())))
-            name, value = next(iter(foreign.items()))
-            raise TypeError(
-                f"{loss}: {name} must be an array of the same backend as the others "
-                f"({backend}); received {type(value).__name__}"
-            )
-        for name, value in foreign.items():
-            if not isinstance(value, (list, tuple, int, float, np.generic)) or isinstance(value, bool):
-                raise TypeError(f"{loss}: {name} must be an array; received {type(value).__name__}")
-            given[name] = np.asarray(value)
+    for name, value in foreign.items():
+        if not isinstance(value, (list, tuple, int, float, np.generic)) or isinstance(value, bool):
+            raise TypeError(f"{loss}: {name} must be an array; received {type(value).__name__}")
+    if foreign and kinds and "numpy" not in kinds:
+        backend = _backend(next(iter(native.values())))
+        name, value = next(iter(foreign.items()))
+        raise TypeError(
+            f"{loss}: {name} must be an array of the same backend as the others "
+            f"({backend}); received {type(value).__name__}"
+        )
+    for name, value in foreign.items():
+        given[name] = np.asarray(value)
     out = dict(arrays)
     out.update(given)
     first = next(iter(given.values()), None)
