@@ -1,0 +1,116 @@
+"""The ``losskit`` command line.
+
+``losskit`` with no arguments (the README's main job until the compare
+harness lands) prints the registry: every loss with a worked value computed
+on a small fixed example, so the table doubles as a smoke test of the install.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import domains as D
+from .registry import LossSpec, specs
+
+try:
+    import click
+except ImportError:  # pragma: no cover - the cli extra is missing
+    click = None
+
+# A fixed example per kind of input, chosen inside every domain.
+_RAW = np.array([-1.0, 0.5, 2.0])
+_REAL_TARGET = np.array([0.0, 1.0, 2.5])
+_POSITIVE_TARGET = np.array([0.5, 1.0, 3.0])
+_LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
+
+
+def _example_target(domain, shape):
+    if isinstance(domain, D.ClassIndex):
+        return np.array([0, 2])
+    if isinstance(domain, D.Discrete):
+        values = np.asarray(domain.values, dtype=np.float64)
+        return np.resize(values[::-1], shape)
+    if domain.low >= 0 and domain.high <= 1:
+        return np.resize(np.array([1.0, 0.0, 1.0]), shape)
+    if math.isfinite(domain.low) and domain.low >= 0:
+        return np.resize(_POSITIVE_TARGET, shape)
+    return np.resize(_REAL_TARGET, shape)
+
+
+def worked_example(spec: LossSpec):
+    """(input, target, extras, value) of the loss on a small fixed example."""
+    if spec.kind == "class_axis":
+        raw = _LOGITS
+        target = _example_target(spec.target_domain, (2,))
+        if isinstance(spec.target_domain, D.Interval):
+            target = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    else:
+        raw = _RAW
+        target = _example_target(spec.target_domain, raw.shape)
+    x = raw
+    if spec.link == "sigmoid":
+        x = 1.0 / (1.0 + np.exp(-raw))
+    elif spec.link == "exp":
+        x = np.exp(raw)
+    elif spec.link in ("softmax", "log_softmax"):
+        logp = raw - np.log(np.exp(raw).sum(axis=1, keepdims=True))
+        x = np.exp(logp) if spec.link == "softmax" else logp
+    elif spec.input_domain is D.UNIT:
+        x = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]) if spec.kind == "class_axis" else np.array([0.8, 0.3, 0.6])
+    elif isinstance(spec.input_domain, D.Interval) and math.isfinite(spec.input_domain.low):
+        x = np.abs(raw) + max(spec.input_domain.low, 0.0) + 0.1
+    elif isinstance(spec.input_domain, D.Interval) and math.isfinite(spec.input_domain.high):
+        x = -np.abs(raw) - 0.1
+    extras = {name: np.full(x.shape, 0.8) for name in spec.extra_inputs}
+    value = float(spec.function(x, target, *extras.values()))
+    return x, target, extras, value
+
+
+def _rows(family, task):
+    rows = []
+    for spec in specs(family=family, task=task):
+        try:
+            value = f"{worked_example(spec)[3]:.4f}"
+        except Exception as error:  # noqa: BLE001 - shown in the table, loudly
+            value = f"ERROR: {error}"
+        flags = ",".join(f for f, on in (("robust", spec.robust), ("convex", spec.convex)) if on)
+        rows.append((spec.name, spec.family, spec.task, spec.input_space, spec.estimates[:28], flags, value))
+    return rows
+
+
+def format_table(rows, header) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+if click is not None:
+
+    @click.group(invoke_without_command=True)
+    @click.pass_context
+    def app(ctx):
+        """losskit: loss functions for machine learning. With no command, lists the losses."""
+        if ctx.invoked_subcommand is None:
+            ctx.invoke(list_losses)
+
+    @app.command("list")
+    @click.option("--family", default=None, help="regression, classification or divergence")
+    @click.option("--task", default=None, help="e.g. regression, binary, multiclass, count")
+    def list_losses(family, task):
+        """The registry, with a worked value per loss (mean over a 3-element example)."""
+        rows = _rows(family, task)
+        header = ("name", "family", "task", "input", "estimates", "flags", "example")
+        click.echo(format_table(rows, header))
+        click.echo(f"\n{len(rows)} losses. Example values: default parameters, reduction='mean'.")
+        if any(r[-1].startswith("ERROR") for r in rows):
+            raise SystemExit(1)
+
+
+def main(argv=None):
+    if click is None:
+        raise SystemExit("losskit: the command line needs click; install it with pip install 'losskit[cli]'")
+    return app.main(args=argv, prog_name="losskit")
