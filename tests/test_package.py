@@ -1,0 +1,79 @@
+"""The package as a user meets it: import cost, exports, signatures, the CLI."""
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import losskit
+import losskit.functional as F
+
+
+def test_import_pulls_in_neither_torch_nor_jax():
+    code = "import sys, losskit; losskit.available(); print('torch' in sys.modules, 'jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_every_exported_function_is_registered_and_vice_versa():
+    registered = {s.function for s in losskit.specs()}
+    exported = {getattr(losskit, name) for name in F.__all__}
+    assert registered <= exported
+    # aliases exported as functions (e.g. l1) point at a registered function
+    assert exported <= registered, sorted(f.__name__ for f in exported - registered)
+
+
+def test_available_lists_names_and_aliases():
+    names = losskit.available()
+    for spec in losskit.specs():
+        assert spec.name in names and all(a in names for a in spec.aliases)
+    assert names == sorted(names)
+    assert set(losskit.available(aliases=False)) == {s.name for s in losskit.specs()}
+
+
+@pytest.mark.parametrize("spec", losskit.specs(), ids=lambda s: s.name)
+def test_signature_follows_the_contract(spec):
+    params = inspect.signature(spec.function).parameters
+    names = list(params)
+    assert names[:2] in (["input", "target"],), names
+    for extra in spec.extra_inputs:
+        assert extra in names
+    assert params["reduction"].default == "mean"
+    assert params["weight"].default is None and params["mask"].default is None
+    for p in spec.params:
+        assert params[p.name].kind is inspect.Parameter.KEYWORD_ONLY, p.name
+        default = params[p.name].default
+        assert default == p.default or (default is None and p.default is None), (p.name, default, p.default)
+
+
+@pytest.mark.parametrize("spec", losskit.specs(), ids=lambda s: s.name)
+def test_docstring_has_math_example_and_peer(spec):
+    doc = inspect.getdoc(spec.function)
+    assert doc and ">>>" in doc, f"{spec.name}: docstring needs a runnable example"
+    for peer in spec.peers:
+        head = peer.split("(")[0].split(".")[-1]
+        assert head in doc, f"{spec.name}: docstring must name the peer {peer}"
+
+
+def test_cli_lists_every_loss_with_a_worked_value():
+    out = subprocess.run([sys.executable, "-m", "losskit"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for spec in losskit.specs():
+        assert f"\n{spec.name} " in out.stdout
+    assert "ERROR" not in out.stdout
+
+
+def test_cli_filters_by_family():
+    out = subprocess.run([sys.executable, "-m", "losskit", "list", "--family", "divergence"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "kl_div" in out and "\nmse " not in out
+
+
+def test_loss_object_binds_parameters_and_overrides():
+    x, y = np.array([0.0, 3.0]), np.zeros(2)
+    loss = losskit.get("huber", delta=2.0)
+    assert float(loss(x, y)) == float(losskit.huber(x, y, delta=2.0))
+    assert float(loss(x, y, delta=1.0)) == float(losskit.huber(x, y, delta=1.0))
+    assert loss.spec.param("delta").domain == losskit.domains.POSITIVE
