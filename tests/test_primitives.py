@@ -38,7 +38,7 @@ def test_log1mexp_is_accurate_at_both_ends():
     mpmath.mp.dps = 60
 
     a = -np.logspace(-20, 3, 50)
-    exact = [float(mpmath.log(-mpmath.expm1(mpmath.mpf(float(v))))) for v in a]
+    exact = [float(mpmath.log1p(-mpmath.exp(mpmath.mpf(float(v))))) for v in a]
     np.testing.assert_allclose(A.log1mexp(np, a), exact, rtol=1e-14, atol=1e-300)
 
 
