@@ -332,3 +332,17 @@ def test_loss_object_equals_function(spec, params, rng):
     loss = losskit.get(spec.name, **params)
     got = loss(x, y, *(extras[n] for n in spec.extra_inputs))
     np.testing.assert_allclose(got, values(spec, x, y, extras, params), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
+@pytest.mark.parametrize("spec,params", POINTWISE)
+def test_derivatives_agree_across_backends(spec, params, backend, rng):
+    raw, _, y, extras = draw_case(spec, rng)
+    loss = losskit.get(spec.name, **params)
+    g, h = loss.gradient(raw, y, **extras), loss.hessian(raw, y, **extras)
+    ex = {k: to(backend, v) for k, v in extras.items()}
+    gb = loss.gradient(to(backend, raw), to(backend, y), **ex)
+    hb = loss.hessian(to(backend, raw), to(backend, y), **ex)
+    assert type(gb).__module__.split(".")[0] == type(to(backend, raw)).__module__.split(".")[0]
+    np.testing.assert_allclose(to_numpy(gb), to_numpy(g), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(hb), to_numpy(h), rtol=1e-10, atol=1e-12)
