@@ -77,3 +77,14 @@ def test_loss_object_binds_parameters_and_overrides():
     assert float(loss(x, y)) == float(losskit.huber(x, y, delta=2.0))
     assert float(loss(x, y, delta=1.0)) == float(losskit.huber(x, y, delta=1.0))
     assert loss.spec.param("delta").domain == losskit.domains.POSITIVE
+
+
+def test_readme_usage_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
