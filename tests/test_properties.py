@@ -225,7 +225,9 @@ def _extremes(domain, link):
     lo, hi = domain.low, domain.high
     vals = [lo if domain.low_closed else lo + 1e-4] if math.isfinite(lo) else [-1e4]
     vals += [hi if domain.high_closed else hi - 1e-4] if math.isfinite(hi) else [1e4]
-    return vals + [(vals[0] + vals[1]) / 2 if math.isfinite(lo) and math.isfinite(hi) else 1.0]
+    if math.isfinite(lo) and math.isfinite(hi):
+        return vals + [(lo + hi) / 2]
+    return vals + [lo + 1.0 if math.isfinite(lo) else hi - 1.0 if math.isfinite(hi) else 1.0]
 
 
 @needs_torch

@@ -85,6 +85,7 @@ def check_shape(loss: str, name: str, x, shape: tuple, what: str) -> None:
 
 def _example(xp, x, bad) -> str:
     try:
+        x = x.detach() if hasattr(x, "detach") else x
         return repr(float(x[bad][0]))
     except Exception:  # noqa: BLE001 - message detail only; some backends cannot index by mask
         return "some values"
