@@ -11,11 +11,39 @@ Gamma and Tweedie deviances); the registry exposes them as
 
 from __future__ import annotations
 
-from .. import domains as D
-from .._reduce import reduce
-from .._validate import check_param, elementwise
+import dataclasses
+import math
+import numbers
+import sys
 
-__all__ = ["mse", "huber"]
+import array_api_compat
+
+from .. import domains as D
+from .._array import namespace, softplus
+from .._reduce import reduce
+from .._validate import check_param, check_reduction, elementwise
+
+__all__ = [
+    "mse",
+    "huber",
+    "mae",
+    "l1",
+    "rmse",
+    "smooth_l1",
+    "pseudo_huber",
+    "charbonnier",
+    "log_cosh",
+    "msle",
+    "rmsle",
+    "mape",
+    "pinball",
+    "expectile",
+    "tukey",
+    "cauchy",
+    "welsch",
+    "geman_mcclure",
+    "barron",
+]
 
 
 def mse(input, target, *, weight=None, mask=None, reduction="mean"):
@@ -75,4 +103,749 @@ def _huber_derivatives(raw, target, *, delta=1.0, full=False):
     inside = xp.abs(r) <= delta
     g = xp.where(inside, r, delta * xp.sign(r))
     h = xp.where(inside, xp.ones_like(r), xp.zeros_like(r))
+    return b.out(g), b.out(h)
+
+
+# -- shared helpers ----------------------------------------------------------
+
+_EPS64 = sys.float_info.epsilon  # float64 machine epsilon, as scikit-learn's MAPE uses
+
+
+def _split(xp, t):
+    """For t >= 0: (small, ts, tl, u) with ``small = t <= 1``, ``ts = t`` where
+    small (else 1), ``tl = t`` where not small (else 1) and ``u = 1 / tl``, so
+    that each branch of a ``where`` is evaluated on safe values only."""
+    small = t <= 1.0
+    one = xp.ones_like(t)
+    ts = xp.where(small, t, one)
+    tl = xp.where(small, one, t)
+    return small, ts, tl, 1.0 / tl
+
+
+def _sqrt1p_sq(xp, t):
+    """sqrt(1 + t^2) for t >= 0, with no overflow of t^2 for huge t."""
+    m = xp.maximum(t, 1.0)
+    inv = 1.0 / m
+    q = t * inv
+    return m * xp.sqrt(inv * inv + q * q)
+
+
+def _log1p_sq(xp, t):
+    """log(1 + t^2) for t >= 0, accurate for tiny t, no overflow for huge t."""
+    small, ts, tl, u = _split(xp, t)
+    return xp.where(small, xp.log1p(ts * ts), 2.0 * xp.log(tl) + xp.log1p(u * u))
+
+
+def _inv_1p_sq(xp, t):
+    """1 / (1 + t^2) for t >= 0, without overflow."""
+    small, ts, _, u = _split(xp, t)
+    uu = u * u
+    return xp.where(small, 1.0 / (1.0 + ts * ts), uu / (1.0 + uu))
+
+
+def _ratio_1p_sq(xp, t, a: float):
+    """(1 + a t^2) / (1 + t^2) for t >= 0, without overflow."""
+    small, ts, _, u = _split(xp, t)
+    s, uu = ts * ts, u * u
+    return xp.where(small, (1.0 + a * s) / (1.0 + s), (uu + a) / (uu + 1.0))
+
+
+def _expm1_ratio(xp, y):
+    """expm1(y) / y with its limit 1 at y = 0; a Taylor polynomial near 0 keeps
+    both the value and its autograd derivative accurate there."""
+    near = xp.abs(y) < 1e-3
+    ys = xp.where(near, y, xp.zeros_like(y))
+    yl = xp.where(near, xp.ones_like(y), y)
+    taylor = 1.0 + ys * (0.5 + ys * (1.0 / 6.0 + ys / 24.0))
+    return xp.where(near, taylor, xp.expm1(yl) / yl)
+
+
+def _safe_sqrt(xp, v):
+    """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0."""
+    pos = v > 0
+    return xp.where(pos, xp.sqrt(xp.where(pos, v, xp.ones_like(v))), xp.zeros_like(v))
+
+
+def _aggregate_mean(b, values, reduction, name, per_element):
+    """Weighted mean of ``values`` in the compute dtype (no cast back yet)."""
+    if reduction != "mean":
+        raise ValueError(
+            f"{name}: reduction must be 'mean' ({name.upper()} is the square root of a mean, so it has no "
+            f"per-element or summed form; use {per_element}(reduction='none') for per-element values); "
+            f"received reduction={reduction!r}"
+        )
+    return reduce(dataclasses.replace(b, out_dtype=b.dtype), values, "mean")
+
+
+# -- absolute and root-mean-square errors ------------------------------------
+
+
+def mae(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Mean absolute error (L1), :math:`\ell = |x - y|`.
+
+    Estimates the conditional median; robust to outliers in the target. Also
+    available as ``losskit.l1``. Matches ``torch.nn.functional.l1_loss`` and
+    ``sklearn.metrics.mean_absolute_error`` (with ``sample_weight``).
+
+    Args:
+        input: predictions, any shape, floating.
+        target: truth, the shape of ``input``.
+        weight, mask: per-element weights / boolean mask, the shape of ``input``.
+        reduction: ``"mean"`` (weighted mean over unmasked elements), ``"sum"`` or ``"none"``.
+
+    The gradient is :math:`\operatorname{sign}(x - y)` (0 at :math:`x = y`) and
+    the Hessian is 0 everywhere (second-order boosting needs a surrogate).
+
+    >>> import numpy as np, losskit
+    >>> float(losskit.mae(np.array([1.0, 2.0]), np.array([1.5, 4.0])))
+    1.25
+    """
+    b = elementwise("mae", input, target, weight=weight, mask=mask, reduction=reduction)
+    return reduce(b, b.xp.abs(b.input - b.target), reduction)
+
+
+l1 = mae
+
+
+def _mae_derivatives(raw, target, *, full=False):
+    b = elementwise("mae", raw, target, input_name="raw")
+    r = b.input - b.target
+    return b.out(b.xp.sign(r)), b.out(b.xp.zeros_like(r))
+
+
+def rmse(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Root mean squared error, :math:`\sqrt{\sum_i w_i m_i (x_i - y_i)^2 / \sum_i w_i m_i}`.
+
+    An aggregate loss: defined on the whole batch (all elements together, one
+    scalar), so only ``reduction="mean"`` exists; for per-element squared
+    errors use ``mse(reduction="none")``. Same minimiser as ``mse`` (the
+    conditional mean), in the target's units. The square root is taken so that
+    its gradient at a perfect prediction is 0 rather than inf. Matches
+    ``sklearn.metrics.root_mean_squared_error`` (with ``sample_weight``; for a
+    2-D target scikit-learn averages per-column RMSEs, losskit pools all
+    elements).
+
+    >>> import numpy as np, losskit
+    >>> float(losskit.rmse(np.array([0.0, 0.0]), np.array([1.0, 7.0])))
+    5.0
+    """
+    b = elementwise("rmse", input, target, weight=weight, mask=mask, reduction="mean")
+    r = b.input - b.target
+    return b.out(_safe_sqrt(b.xp, _aggregate_mean(b, r * r, reduction, "rmse", "mse")))
+
+
+# -- smooth approximations of L1 ----------------------------------------------
+
+
+def smooth_l1(input, target, *, beta=1.0, weight=None, mask=None, reduction="mean"):
+    r"""Smooth L1 loss (Fast R-CNN form).
+
+    .. math::
+        \ell = \frac{r^2}{2\beta} \text{ if } |r| < \beta,\quad
+        |r| - \tfrac12\beta \text{ otherwise},\qquad r = x - y
+
+    ``beta >= 0``; ``beta = 0`` is exactly L1. Equals ``huber(delta=beta) / beta``:
+    the slope tends to 1 (not ``beta``) for large residuals. Minimiser between
+    the mean and the median. Matches ``torch.nn.functional.smooth_l1_loss(beta=...)``.
+
+    Derivatives: gradient :math:`\operatorname{clip}(r/\beta, -1, 1)`, Hessian
+    :math:`1/\beta` where :math:`|r| < \beta`, else 0 (0 everywhere for ``beta = 0``).
+
+    >>> import numpy as np, losskit
+    >>> losskit.smooth_l1(np.array([0.5, 3.0]), np.zeros(2), beta=1.0, reduction="none").tolist()
+    [0.125, 2.5]
+
+    References: Girshick, R. (2015). Fast R-CNN. ICCV.
+    """
+    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE)
+    b = elementwise("smooth_l1", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    a = xp.abs(b.input - b.target)
+    if beta == 0.0:
+        return reduce(b, a, reduction)
+    s = xp.minimum(a, beta)
+    return reduce(b, (s / beta) * (a - 0.5 * s), reduction)
+
+
+def _smooth_l1_derivatives(raw, target, *, beta=1.0, full=False):
+    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE)
+    b = elementwise("smooth_l1", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    if beta == 0.0:
+        return b.out(xp.sign(r)), b.out(xp.zeros_like(r))
+    a = xp.abs(r)
+    g = xp.sign(r) * (xp.minimum(a, beta) / beta)
+    h = xp.where(a < beta, xp.full_like(r, 1.0 / beta), xp.zeros_like(r))
+    return b.out(g), b.out(h)
+
+
+def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean"):
+    r"""Pseudo-Huber loss, :math:`\ell = \delta^2\left(\sqrt{1 + (r/\delta)^2} - 1\right)`, :math:`r = x - y`.
+
+    A smooth Huber: :math:`\approx r^2/2` for :math:`|r| \ll \delta` and
+    :math:`\approx \delta |r|` for :math:`|r| \gg \delta`. Computed as
+    :math:`|r| \cdot |r| / (1 + \sqrt{1 + (r/\delta)^2})` with an overflow-free
+    square root, so it is exact for tiny residuals and finite for tiny or huge
+    ``delta``. Minimiser between the mean and the median. Matches
+    ``scipy.special.pseudo_huber(delta, r)``.
+
+    Derivatives: gradient :math:`r / h`, Hessian :math:`1 / h^3`, with
+    :math:`h = \sqrt{1 + (r/\delta)^2}`.
+
+    >>> import numpy as np, losskit
+    >>> round(float(losskit.pseudo_huber(np.array([3.0]), np.array([0.0]), delta=4.0)), 6)
+    4.0
+
+    References: Charbonnier et al. (1997); Hartley & Zisserman (2003), Multiple
+    View Geometry, Appendix 6.8.
+    """
+    delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
+    b = elementwise("pseudo_huber", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    a = xp.abs(b.input - b.target)
+    h = _sqrt1p_sq(xp, a / delta)
+    return reduce(b, a * (a / (1.0 + h)), reduction)
+
+
+def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
+    delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
+    b = elementwise("pseudo_huber", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    ih = 1.0 / _sqrt1p_sq(xp, xp.abs(r) / delta)
+    return b.out(r * ih), b.out(ih * ih * ih)
+
+
+def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="mean"):
+    r"""Charbonnier loss (L1-L2), :math:`\ell = \sqrt{r^2 + \varepsilon^2} - \varepsilon`, :math:`r = x - y`.
+
+    A smooth L1: :math:`\approx |r|` for :math:`|r| \gg \varepsilon`. The
+    constant :math:`\varepsilon` is subtracted so that the minimum is 0 at a
+    perfect prediction (some papers omit it; gradients are the same). Equals
+    ``pseudo_huber(delta=eps) / eps``; computed the same overflow-free way.
+    Estimates approximately the median.
+
+    Derivatives: gradient :math:`r/\sqrt{r^2+\varepsilon^2}`, Hessian
+    :math:`\varepsilon^2/(r^2+\varepsilon^2)^{3/2}`.
+
+    >>> import numpy as np, losskit
+    >>> float(losskit.charbonnier(np.array([4.0]), np.array([0.0]), eps=3.0))
+    2.0
+
+    References: Charbonnier, Blanc-Féraud, Aubert & Barlaud (1997). Deterministic
+    edge-preserving regularization in computed imaging. IEEE TIP 6(2).
+    """
+    eps = check_param("charbonnier", "eps", eps, D.POSITIVE)
+    b = elementwise("charbonnier", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    a = xp.abs(b.input - b.target)
+    t = a / eps
+    return reduce(b, a * (t / (1.0 + _sqrt1p_sq(xp, t))), reduction)
+
+
+def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
+    eps = check_param("charbonnier", "eps", eps, D.POSITIVE)
+    b = elementwise("charbonnier", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    t = xp.abs(r) / eps
+    ih = 1.0 / _sqrt1p_sq(xp, t)
+    return b.out(xp.sign(r) * (t * ih)), b.out((ih * ih * ih) / eps)
+
+
+def log_cosh(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Log-cosh loss, :math:`\ell = \log\cosh(x - y)`.
+
+    :math:`\approx r^2/2` for small residuals, :math:`\approx |r| - \log 2`
+    for large. Computed as :math:`\log(1 + 2\sinh^2(r/2))` for :math:`|r| \le 1`
+    (accurate for tiny residuals) and :math:`|r| + \operatorname{softplus}(-2|r|) - \log 2`
+    otherwise (finite for :math:`|r|` up to the dtype's range). Minimiser
+    between the mean and the median.
+
+    Derivatives: gradient :math:`\tanh r`, Hessian :math:`\operatorname{sech}^2 r`.
+
+    >>> import numpy as np, losskit
+    >>> round(float(losskit.log_cosh(np.array([1e4]), np.array([0.0]))), 4)
+    9999.3069
+    """
+    b = elementwise("log_cosh", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.input - b.target
+    a = xp.abs(r)
+    small = a <= 1.0
+    sh = xp.sinh(0.5 * xp.where(small, a, xp.zeros_like(a)))
+    al = xp.where(small, xp.ones_like(a), a)
+    value = xp.where(small, xp.log1p(2.0 * sh * sh), al + softplus(xp, -2.0 * al) - math.log(2.0))
+    return reduce(b, value, reduction)
+
+
+def _log_cosh_derivatives(raw, target, *, full=False):
+    b = elementwise("log_cosh", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    e = xp.exp(-2.0 * xp.abs(r))
+    return b.out(xp.tanh(r)), b.out(4.0 * e / ((1.0 + e) * (1.0 + e)))
+
+
+# -- logarithmic and relative errors -----------------------------------------
+
+
+def msle(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Mean squared logarithmic error, :math:`\ell = (\log(1 + x) - \log(1 + y))^2`.
+
+    ``input`` and ``target`` must be > -1 (usually both are non-negative:
+    counts, prices). Penalises relative rather than absolute errors, and
+    under-prediction more than over-prediction. The minimiser is
+    :math:`\exp(\mathbb{E}[\log(1+y)]) - 1`, a geometric-type mean. Matches
+    ``sklearn.metrics.mean_squared_log_error``. Not convex in ``input``: its
+    Hessian :math:`2(1 - d)/(1+x)^2`, :math:`d = \log(1+x) - \log(1+y)`, is
+    negative where :math:`d > 1`.
+
+    >>> import numpy as np, losskit
+    >>> round(float(losskit.msle(np.array([np.e - 1.0]), np.array([0.0]))), 12)
+    1.0
+    """
+    b = elementwise("msle", input, target, weight=weight, mask=mask, reduction=reduction,
+                    input_domain=D.GREATER_THAN_MINUS_ONE, target_domain=D.GREATER_THAN_MINUS_ONE)
+    xp = b.xp
+    d = xp.log1p(b.input) - xp.log1p(b.target)
+    return reduce(b, d * d, reduction)
+
+
+def _msle_derivatives(raw, target, *, full=False):
+    b = elementwise("msle", raw, target, input_name="raw",
+                    input_domain=D.GREATER_THAN_MINUS_ONE, target_domain=D.GREATER_THAN_MINUS_ONE)
+    xp = b.xp
+    d = xp.log1p(b.input) - xp.log1p(b.target)
+    inv = 1.0 / (1.0 + b.input)
+    return b.out(2.0 * d * inv), b.out(2.0 * (1.0 - d) * inv * inv)
+
+
+def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Root mean squared logarithmic error, :math:`\sqrt{\operatorname{mean}\,(\log(1+x) - \log(1+y))^2}`.
+
+    An aggregate loss like ``rmse`` (only ``reduction="mean"``; per-element
+    values are ``msle(reduction="none")``); ``input`` and ``target`` > -1.
+    Matches ``sklearn.metrics.root_mean_squared_log_error`` (with ``sample_weight``).
+
+    >>> import numpy as np, losskit
+    >>> round(float(losskit.rmsle(np.array([np.e - 1.0, 0.0]), np.array([0.0, 0.0]))) ** 2, 12)
+    0.5
+    """
+    b = elementwise("rmsle", input, target, weight=weight, mask=mask, reduction="mean",
+                    input_domain=D.GREATER_THAN_MINUS_ONE, target_domain=D.GREATER_THAN_MINUS_ONE)
+    xp = b.xp
+    d = xp.log1p(b.input) - xp.log1p(b.target)
+    return b.out(_safe_sqrt(xp, _aggregate_mean(b, d * d, reduction, "rmsle", "msle")))
+
+
+def mape(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Mean absolute percentage error, :math:`\ell = |y - x| / \max(|y|, \epsilon)`.
+
+    :math:`\epsilon` is float64's machine epsilon (2.2e-16), as in scikit-learn,
+    so a zero target gives a huge but finite loss. The value is a fraction,
+    not a percentage (0.1 means 10 %). Matches
+    ``sklearn.metrics.mean_absolute_percentage_error`` (with ``sample_weight``).
+    Its minimiser is a weighted median with weights :math:`1/|y|`, which is
+    biased towards small predictions.
+
+    Derivatives: gradient :math:`\operatorname{sign}(x - y)/\max(|y|, \epsilon)`, Hessian 0.
+
+    >>> import numpy as np, losskit
+    >>> float(losskit.mape(np.array([90.0, 110.0]), np.array([100.0, 100.0])))
+    0.1
+    """
+    b = elementwise("mape", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    return reduce(b, xp.abs(b.target - b.input) / xp.maximum(xp.abs(b.target), _EPS64), reduction)
+
+
+def _mape_derivatives(raw, target, *, full=False):
+    b = elementwise("mape", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    return b.out(xp.sign(r) / xp.maximum(xp.abs(b.target), _EPS64)), b.out(xp.zeros_like(r))
+
+
+# -- asymmetric losses: quantiles and expectiles -----------------------------
+
+
+def _quantile_levels(loss, name, value):
+    """A scalar level in (0, 1) (returned as a float) or a non-empty 1-D
+    sequence/array of them (returned as a tuple of floats)."""
+    if array_api_compat.is_array_api_obj(value):
+        if value.ndim == 0:
+            return check_param(loss, name, float(value), D.OPEN_UNIT)
+        if value.ndim != 1:
+            raise ValueError(
+                f"{loss}: {name} must be a number in (0, 1) or a 1-D sequence of them; "
+                f"received an array of shape {tuple(value.shape)}"
+            )
+        value = [float(value[i]) for i in range(value.shape[0])]
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"{loss}: {name} must be a number in (0, 1) or a non-empty 1-D sequence of them; received []")
+        return tuple(check_param(loss, name, v, D.OPEN_UNIT) for v in value)
+    return check_param(loss, name, value, D.OPEN_UNIT)
+
+
+def _quantile_batch(loss, input, target, levels, *, weight=None, mask=None, reduction="mean", input_name="input"):
+    """The batch for one level (input and target of one shape) or for Q levels
+    (input of shape ``target.shape + (Q,)``, target repeated along the last
+    axis, weight and mask of the input's shape); and the levels as a float or
+    a (Q,) array."""
+    if isinstance(levels, float):
+        b = elementwise(loss, input, target, weight=weight, mask=mask, reduction=reduction, input_name=input_name)
+        return b, levels
+    check_reduction(loss, reduction)
+    xp, arrays = namespace(loss, {input_name: input, "target": target, "weight": weight, "mask": mask})
+    x, y = arrays[input_name], arrays["target"]
+    expected = (*tuple(y.shape), len(levels))
+    if tuple(x.shape) != expected:
+        raise ValueError(
+            f"{loss}: {input_name} must have shape target.shape + (Q,) = {expected} when quantile holds "
+            f"Q={len(levels)} levels (one prediction per level on the last axis); received shape {tuple(x.shape)}"
+        )
+    y = xp.broadcast_to(xp.expand_dims(y, axis=-1), expected)
+    b = elementwise(loss, x, y, weight=arrays["weight"], mask=arrays["mask"], reduction=reduction, input_name=input_name)
+    q = xp.asarray(levels, dtype=b.dtype, device=array_api_compat.device(b.input))
+    return b, q
+
+
+def pinball(input, target, *, quantile=0.5, weight=None, mask=None, reduction="mean"):
+    r"""Pinball (quantile) loss, :math:`\ell = \max(q\,r,\ (q - 1)\,r)`, :math:`r = y - x`.
+
+    Its minimiser is the conditional ``quantile``-quantile of the target
+    (``quantile=0.5`` gives half the absolute error, the median). Matches
+    ``sklearn.metrics.mean_pinball_loss(alpha=quantile)``.
+
+    Several levels at once: ``quantile`` may be a non-empty 1-D sequence or
+    array of Q levels, each in (0, 1). Then ``input`` must have shape
+    ``target.shape + (Q,)`` (the prediction for level ``quantile[k]`` at
+    ``input[..., k]``), the target is compared with every level's prediction,
+    ``weight`` and ``mask`` have the shape of ``input``, ``"none"`` returns that
+    shape and ``"mean"`` averages over the elements and the levels.
+
+    Derivatives: gradient :math:`\mathbb{1}\{x > y\} - q` (at :math:`x = y` the
+    subgradient :math:`-q` is chosen, the one-sided derivative from below in
+    :math:`r`; autograd of losskit's formula gives the same), Hessian 0.
+
+    >>> import numpy as np, losskit
+    >>> losskit.pinball(np.array([0.0, 2.0]), np.array([1.0, 1.0]), quantile=0.9, reduction="none").tolist()
+    [0.9, 0.09999999999999998]
+    >>> losskit.pinball(np.array([[0.0, 1.0, 2.0]]), np.array([1.0]), quantile=[0.1, 0.5, 0.9], reduction="none").round(3).tolist()
+    [[0.1, 0.0, 0.1]]
+
+    References: Koenker, R. & Bassett, G. (1978). Regression Quantiles. Econometrica 46(1).
+    """
+    levels = _quantile_levels("pinball", "quantile", quantile)
+    b, q = _quantile_batch("pinball", input, target, levels, weight=weight, mask=mask, reduction=reduction)
+    r = b.target - b.input
+    return reduce(b, b.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction)
+
+
+def _pinball_derivatives(raw, target, *, quantile=0.5, full=False):
+    levels = _quantile_levels("pinball", "quantile", quantile)
+    b, q = _quantile_batch("pinball", raw, target, levels, input_name="raw")
+    xp = b.xp
+    above = xp.astype(b.input > b.target, b.dtype)
+    return b.out(above - q), b.out(xp.zeros_like(b.input))
+
+
+def expectile(input, target, *, tau=0.5, weight=None, mask=None, reduction="mean"):
+    r"""Expectile (asymmetric least squares) loss, :math:`\ell = |\tau - \mathbb{1}\{y < x\}|\,(y - x)^2`.
+
+    Its minimiser is the conditional :math:`\tau`-expectile of the target
+    (``tau=0.5``: the mean, and the loss is half the squared error). The
+    squared-error analogue of the pinball loss; ``tau`` in (0, 1).
+
+    Derivatives: gradient :math:`2 w (x - y)`, Hessian :math:`2 w`, with
+    :math:`w = 1 - \tau` if :math:`x > y` else :math:`\tau`.
+
+    >>> import numpy as np, losskit
+    >>> losskit.expectile(np.array([0.0, 2.0]), np.array([1.0, 1.0]), tau=0.8, reduction="none").round(6).tolist()
+    [0.8, 0.2]
+
+    References: Newey, W. K. & Powell, J. L. (1987). Asymmetric Least Squares
+    Estimation and Testing. Econometrica 55(4).
+    """
+    tau = check_param("expectile", "tau", tau, D.OPEN_UNIT)
+    b = elementwise("expectile", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.target - b.input
+    w = xp.where(r < 0, xp.full_like(r, 1.0 - tau), xp.full_like(r, tau))
+    return reduce(b, w * (r * r), reduction)
+
+
+def _expectile_derivatives(raw, target, *, tau=0.5, full=False):
+    tau = check_param("expectile", "tau", tau, D.OPEN_UNIT)
+    b = elementwise("expectile", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    w = xp.where(r > 0, xp.full_like(r, 1.0 - tau), xp.full_like(r, tau))
+    return b.out(2.0 * w * r), b.out(2.0 * w)
+
+
+# -- robust M-estimators -----------------------------------------------------
+# Each is normalised so that rho(r) ~ r^2 / 2 for |r| << c, and computed as
+# r^2 / 2 * K(|r| / c) with K bounded, so that neither a tiny nor a huge c
+# overflows (no c^2 and no (r / c)^2 is ever formed for large r / c).
+
+
+def tukey(input, target, *, c=4.685, weight=None, mask=None, reduction="mean"):
+    r"""Tukey's biweight (bisquare) loss, redescending.
+
+    .. math::
+        \rho(r) = \frac{c^2}{6}\left(1 - \left(1 - (r/c)^2\right)^3\right) \text{ if } |r| \le c,
+        \quad \frac{c^2}{6} \text{ otherwise},\qquad r = x - y
+
+    Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
+    residuals beyond ``c`` have zero influence. ``c > 0``; the default 4.685
+    gives 95 % asymptotic efficiency under Gaussian noise. Not convex (the
+    Hessian :math:`(1 - s)(1 - 5s)`, :math:`s = (r/c)^2`, is negative for
+    :math:`c/\sqrt5 < |r| < c`): start from a good fit (e.g. the median).
+    Estimates a location that ignores gross outliers (mode-seeking).
+
+    >>> import numpy as np, losskit
+    >>> losskit.tukey(np.array([0.0, 10.0]), np.array([0.0, 0.0]), c=3.0, reduction="none").tolist()
+    [0.0, 1.5]
+
+    References: Beaton, A. E. & Tukey, J. W. (1974). The fitting of power series,
+    meaning polynomials, illustrated on band-spectroscopic data. Technometrics
+    16(2). Holland, P. W. & Welsch, R. E. (1977). Robust regression using
+    iteratively reweighted least-squares. Comm. Statist. 6(9). Zhang, Z. (1997).
+    Parameter estimation techniques: a tutorial with application to conic
+    fitting. Image Vision Comput. 15(1).
+    """
+    c = check_param("tukey", "c", c, D.POSITIVE)
+    b = elementwise("tukey", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    a = xp.minimum(xp.abs(b.input - b.target), c)  # beyond c the loss is flat
+    q = a / c
+    s = q * q
+    return reduce(b, (a * a) * (3.0 - 3.0 * s + s * s) / 6.0, reduction)
+
+
+def _tukey_derivatives(raw, target, *, c=4.685, full=False):
+    c = check_param("tukey", "c", c, D.POSITIVE)
+    b = elementwise("tukey", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    q = xp.minimum(xp.abs(r), c) / c
+    s = q * q
+    return b.out(r * (1.0 - s) * (1.0 - s)), b.out((1.0 - s) * (1.0 - 5.0 * s))
+
+
+def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean"):
+    r"""Cauchy (Lorentzian) loss, :math:`\rho(r) = \frac{c^2}{2}\log\left(1 + (r/c)^2\right)`, :math:`r = x - y`.
+
+    Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
+    grows only logarithmically, so outliers have vanishing influence
+    (redescending :math:`\psi(r) = r/(1 + (r/c)^2)`). ``c > 0``; the default
+    2.3849 gives 95 % asymptotic efficiency under Gaussian noise. Not convex:
+    the Hessian :math:`(1 - t^2)/(1 + t^2)^2`, :math:`t = r/c`, is negative for
+    :math:`|r| > c`. Computed without forming :math:`c^2` or :math:`(r/c)^2`,
+    so tiny and huge ``c`` are safe. Estimates a location that ignores gross
+    outliers (mode-seeking).
+
+    >>> import numpy as np, losskit
+    >>> round(float(losskit.cauchy(np.array([2.0]), np.array([0.0]), c=2.0)), 6)  # 2 log 2
+    1.386294
+
+    References: Holland & Welsch (1977), Comm. Statist. 6(9); Zhang, Z. (1997).
+    Parameter estimation techniques: a tutorial with application to conic
+    fitting. Image Vision Comput. 15(1); Black & Anandan (1996), CVIU 63(1).
+    """
+    c = check_param("cauchy", "c", c, D.POSITIVE)
+    b = elementwise("cauchy", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.input - b.target
+    small, ts, tl, u = _split(xp, xp.abs(r) / c)
+    s = ts * ts
+    pos = s > 0
+    s_safe = xp.where(pos, s, xp.ones_like(s))
+    k_small = xp.where(pos, xp.log1p(s_safe) / s_safe, xp.ones_like(s))
+    k_large = (2.0 * xp.log(tl) + xp.log1p(u * u)) * (u * u)
+    return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
+
+
+def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
+    c = check_param("cauchy", "c", c, D.POSITIVE)
+    b = elementwise("cauchy", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    t = xp.abs(r) / c
+    d = _inv_1p_sq(xp, t)
+    return b.out(r * d), b.out(d * _ratio_1p_sq(xp, t, -1.0))
+
+
+def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean"):
+    r"""Welsch (Leclerc) loss, :math:`\rho(r) = \frac{c^2}{2}\left(1 - e^{-(r/c)^2}\right)`, :math:`r = x - y`.
+
+    Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
+    bounded by :math:`c^2/2`, so outliers have (exponentially) vanishing
+    influence. ``c > 0``; the default 2.9846 gives 95 % asymptotic efficiency
+    under Gaussian noise. Not convex: the Hessian
+    :math:`e^{-t^2}(1 - 2t^2)`, :math:`t = r/c`, is negative for
+    :math:`|r| > c/\sqrt2`. Estimates a location that ignores gross outliers
+    (mode-seeking).
+
+    >>> import numpy as np, losskit
+    >>> losskit.welsch(np.array([0.0, 1e4]), np.array([0.0, 0.0]), c=2.0, reduction="none").tolist()
+    [0.0, 2.0]
+
+    References: Dennis, J. E. & Welsch, R. E. (1978). Techniques for nonlinear
+    least squares and robust regression. Comm. Statist. B 7(4). Holland &
+    Welsch (1977); Zhang, Z. (1997). Parameter estimation techniques: a
+    tutorial with application to conic fitting. Image Vision Comput. 15(1).
+    """
+    c = check_param("welsch", "c", c, D.POSITIVE)
+    b = elementwise("welsch", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.input - b.target
+    small, ts, tl, u = _split(xp, xp.abs(r) / c)
+    s = ts * ts
+    pos = s > 0
+    s_safe = xp.where(pos, s, xp.ones_like(s))
+    k_small = xp.where(pos, -xp.expm1(-s_safe) / s_safe, xp.ones_like(s))
+    tc = xp.minimum(tl, 40.0)  # exp(-1600) is 0 in every dtype
+    k_large = -xp.expm1(-(tc * tc)) * (u * u)
+    return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
+
+
+def _welsch_derivatives(raw, target, *, c=2.9846, full=False):
+    c = check_param("welsch", "c", c, D.POSITIVE)
+    b = elementwise("welsch", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    tc = xp.minimum(xp.abs(r) / c, 40.0)
+    s = tc * tc
+    e = xp.exp(-s)
+    return b.out(r * e), b.out(e * (1.0 - 2.0 * s))
+
+
+def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="mean"):
+    r"""Geman-McClure loss, :math:`\rho(r) = \frac{r^2/2}{1 + (r/c)^2}`, :math:`r = x - y`.
+
+    Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
+    bounded by :math:`c^2/2`. ``c > 0``. Gradient :math:`r/(1+t^2)^2` and
+    Hessian :math:`(1 - 3t^2)/(1 + t^2)^3`, :math:`t = r/c`: not convex
+    (negative for :math:`|r| > c/\sqrt3`). Estimates a location that ignores
+    gross outliers (mode-seeking).
+
+    >>> import numpy as np, losskit
+    >>> float(losskit.geman_mcclure(np.array([1.0]), np.array([0.0]), c=1.0))
+    0.25
+
+    References: Geman, S. & McClure, D. E. (1987). Statistical methods for
+    tomographic image reconstruction. Bull. Int. Statist. Inst. 52(4). Zhang,
+    Z. (1997). Parameter estimation techniques: a tutorial with application to
+    conic fitting. Image Vision Comput. 15(1).
+    """
+    c = check_param("geman_mcclure", "c", c, D.POSITIVE)
+    b = elementwise("geman_mcclure", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.input - b.target
+    return reduce(b, 0.5 * (r * r) * _inv_1p_sq(xp, xp.abs(r) / c), reduction)
+
+
+def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
+    c = check_param("geman_mcclure", "c", c, D.POSITIVE)
+    b = elementwise("geman_mcclure", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    t = xp.abs(r) / c
+    d = _inv_1p_sq(xp, t)
+    return b.out(r * d * d), b.out(d * d * _ratio_1p_sq(xp, t, -3.0))
+
+
+# -- Barron's general robust loss --------------------------------------------
+
+_ALPHA_DOMAIN = D.Interval(-math.inf, math.inf, low_closed=True, high_closed=False)
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"barron: alpha must be a real number; received {type(alpha).__name__} {alpha!r}")
+    alpha = float(alpha)
+    if math.isnan(alpha) or alpha == math.inf:
+        raise ValueError(f"barron: alpha must be in [-inf, inf) (a real number or -inf); received alpha={alpha!r}")
+    return alpha
+
+
+def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduction="mean"):
+    r"""Barron's general and adaptive robust loss.
+
+    .. math::
+        \rho(r, \alpha, c) = \frac{|\alpha - 2|}{\alpha}
+        \left(\left(\frac{(r/c)^2}{|\alpha - 2|} + 1\right)^{\alpha/2} - 1\right),
+        \qquad r = x - y
+
+    with its limits: :math:`\alpha = 2`: :math:`\tfrac12 (r/c)^2`;
+    :math:`\alpha = 0`: :math:`\log(\tfrac12 (r/c)^2 + 1)`;
+    :math:`\alpha = -\infty`: :math:`1 - \exp(-\tfrac12 (r/c)^2)`.
+    ``alpha`` in [-inf, inf) (shape; smaller is more robust), ``scale`` > 0
+    (width of the quadratic bowl). :math:`\alpha = 1` is
+    ``pseudo_huber(delta=c) / c**2`` (Charbonnier), :math:`\alpha = 0` is
+    ``cauchy(c=sqrt(2) c) / c**2``, :math:`\alpha = -2` is
+    ``geman_mcclure(c=2 c) / c**2``, :math:`\alpha = -\infty` is
+    ``welsch(c=sqrt(2) c) / c**2``. Evaluated as
+    :math:`\tfrac{|\alpha-2|}{2} L \cdot \operatorname{expm1}(y)/y` with
+    :math:`L = \log(1 + (r/c)^2/|\alpha-2|)` and :math:`y = \alpha L/2`, so it is
+    accurate for :math:`\alpha` near 0 and near 2 (no division by a tiny
+    :math:`\alpha` or :math:`|\alpha - 2|`). Estimates the mean at
+    :math:`\alpha = 2`, roughly the median at :math:`\alpha = 1`, and is
+    mode-seeking for :math:`\alpha \le 0`. Convex only for :math:`\alpha \ge 1`.
+
+    Derivatives: gradient :math:`\frac{r}{c^2}\left(\frac{(r/c)^2}{|\alpha-2|} + 1\right)^{\alpha/2 - 1}`,
+    Hessian :math:`\frac{1}{c^2}(1 + w)^{\alpha/2 - 2}(1 + (\alpha - 1) w)`,
+    :math:`w = (r/c)^2/|\alpha - 2|` (and the limits above).
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.array([1.0, 3.0]), np.zeros(2)
+    >>> losskit.barron(x, y, alpha=2.0, reduction="none").tolist()
+    [0.5, 4.5]
+    >>> np.allclose(losskit.barron(x, y, alpha=1.0, reduction="none"), np.sqrt(1 + x**2) - 1)
+    True
+
+    References: Barron, J. T. (2019). A General and Adaptive Robust Loss
+    Function. CVPR. arXiv:1701.03077.
+    """
+    alpha = _check_alpha(alpha)
+    scale = check_param("barron", "scale", scale, D.POSITIVE)
+    b = elementwise("barron", input, target, weight=weight, mask=mask, reduction=reduction)
+    xp = b.xp
+    r = b.input - b.target
+    t = xp.abs(r) / scale
+    if alpha == 2.0:
+        value = 0.5 * (t * t)
+    elif alpha == -math.inf:
+        tc = xp.minimum(t, 40.0)
+        value = -xp.expm1(-0.5 * (tc * tc))
+    else:
+        beta = abs(alpha - 2.0)
+        L = _log1p_sq(xp, t / math.sqrt(beta))
+        value = L if alpha == 0.0 else (0.5 * beta) * L * _expm1_ratio(xp, (0.5 * alpha) * L)
+    return reduce(b, value, reduction)
+
+
+def _barron_derivatives(raw, target, *, alpha=1.0, scale=1.0, full=False):
+    alpha = _check_alpha(alpha)
+    scale = check_param("barron", "scale", scale, D.POSITIVE)
+    b = elementwise("barron", raw, target, input_name="raw")
+    xp = b.xp
+    r = b.input - b.target
+    q = r / scale
+    if alpha == 2.0:
+        return b.out(q / scale), b.out(xp.full_like(r, 1.0) / scale / scale)
+    if alpha == -math.inf:
+        tc = xp.minimum(xp.abs(q), 40.0)
+        e = xp.exp(-0.5 * (tc * tc))
+        return b.out((q * e) / scale), b.out(e * (1.0 - tc * tc) / scale / scale)
+    beta = abs(alpha - 2.0)
+    tb = xp.abs(q) / math.sqrt(beta)
+    p = xp.exp((0.5 * alpha - 1.0) * _log1p_sq(xp, tb))  # (1 + w)^(alpha/2 - 1)
+    g = (q * p) / scale
+    h = (p * _ratio_1p_sq(xp, tb, alpha - 1.0)) / scale / scale
     return b.out(g), b.out(h)
