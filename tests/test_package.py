@@ -88,3 +88,12 @@ def test_readme_usage_runs():
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_readme_table_of_losses_is_the_registry():
+    from pathlib import Path
+
+    from losskit.cli import markdown_table
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert markdown_table(losskit.specs()) in readme, "regenerate with: losskit list --markdown"

@@ -88,6 +88,26 @@ def format_table(rows, header) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(selected) -> str:
+    """The README's table of losses, made from the registry."""
+    lines = [
+        "| loss (aliases) | family / task | input | estimates | robust | convex | Hessian >= 0 | matches |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in selected:
+        aliases = f" ({', '.join(s.aliases)})" if s.aliases else ""
+        params = ", ".join(f"{p.name}={p.default!r}" for p in s.params)
+        name = f"`{s.name}`{aliases}" + (f"<br>{params}" if params else "")
+        hess = "n/a" if not s.pointwise else ("yes" if s.hessian_nonnegative else "no")
+        yes = {True: "yes", False: "no"}
+        peers = "<br>".join(f"`{p}`" for p in s.peers) or "reference math"
+        lines.append(
+            f"| {name} | {s.family} / {s.task} | {s.input_space} | {s.estimates} | {yes[s.robust]} | "
+            f"{yes[s.convex]} | {hess} | {peers} |"
+        )
+    return "\n".join(lines)
+
+
 if click is not None:
 
     @click.group(invoke_without_command=True)
@@ -100,8 +120,12 @@ if click is not None:
     @app.command("list")
     @click.option("--family", default=None, help="regression, classification or divergence")
     @click.option("--task", default=None, help="e.g. regression, binary, multiclass, count")
-    def list_losses(family, task):
+    @click.option("--markdown", is_flag=True, help="a Markdown table of the specs (the README's)")
+    def list_losses(family, task, markdown):
         """The registry, with a worked value per loss (mean over a 3-element example)."""
+        if markdown:
+            click.echo(markdown_table(specs(family=family, task=task)))
+            return
         rows = _rows(family, task)
         header = ("name", "family", "task", "input", "estimates", "flags", "example")
         click.echo(format_table(rows, header))
