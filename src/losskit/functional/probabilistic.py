@@ -534,8 +534,8 @@ def crps_gaussian(input, target, std, *, weight=None, mask=None, reduction="mean
         reduction: ``"mean"`` (weighted mean over unmasked elements), ``"sum"`` or ``"none"``.
 
     >>> import numpy as np, losskit
-    >>> losskit.crps_gaussian(np.array([0.0, 0.0]), np.array([0.0, 100.0]), np.array([1.0, 1.0]), reduction="none").round(6).tolist()
-    [0.233695, 99.435811]
+    >>> losskit.crps_gaussian(np.array([0.0, 0.0]), np.array([0.0, 2.0]), np.array([1.0, 1.0]), reduction="none").round(6).tolist()
+    [0.233695, 1.452792]
 
     References:
         Gneiting, T. & Raftery, A. E. (2007). Strictly proper scoring rules,
