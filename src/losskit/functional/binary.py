@@ -362,7 +362,7 @@ def hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     b = _sign_batch("hinge", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     slack = 1.0 - b.target * b.input
-    return reduce(b, xp.where(slack > 0, slack, xp.zeros_like(slack)), reduction)
+    return reduce(b, xp.where(slack <= 0, xp.zeros_like(slack), slack), reduction)  # NaN propagates
 
 
 def _hinge_derivatives(raw, target, *, full=False):
@@ -401,7 +401,7 @@ def squared_hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     b = _sign_batch("squared_hinge", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     slack = 1.0 - b.target * b.input
-    slack = xp.where(slack > 0, slack, xp.zeros_like(slack))
+    slack = xp.where(slack <= 0, xp.zeros_like(slack), slack)  # NaN propagates
     return reduce(b, slack * slack, reduction)
 
 
@@ -448,7 +448,7 @@ def hinge_embedding(input, target, *, margin=1.0, weight=None, mask=None, reduct
     b = _sign_batch("hinge_embedding", input, target, weight=weight, mask=mask, reduction=reduction)
     xp, x = b.xp, b.input
     push = margin - x
-    push = xp.where(push > 0, push, xp.zeros_like(push))
+    push = xp.where(push <= 0, xp.zeros_like(push), push)  # NaN propagates
     return reduce(b, xp.where(b.target == 1, x, push), reduction)
 
 
