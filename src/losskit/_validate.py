@@ -91,8 +91,16 @@ def _example(xp, x, bad) -> str:
         return "some values"
 
 
+def any_true(xp, condition) -> bool:
+    """Whether any element holds; False while tracing, where a concrete array
+    combined with a traced one (a jax array closed over by ``jax.jit``) gives a
+    traced result whose value cannot be read."""
+    result = xp.any(condition)
+    return is_concrete(result) and bool(result)
+
+
 def check_no_nan(loss: str, name: str, xp, x) -> None:
-    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and bool(xp.any(xp.isnan(x))):
+    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and any_true(xp, xp.isnan(x)):
         raise ValueError(f"{loss}: {name} must not contain NaN; received {name} with NaN")
 
 
@@ -101,7 +109,7 @@ def check_values(loss: str, name: str, xp, x, domain) -> None:
     if domain is D.REAL or not is_concrete(x) or array_api_compat.size(x) == 0:
         return
     bad = xp.logical_not(domain.inside(xp, x))
-    if bool(xp.any(bad)):
+    if any_true(xp, bad):
         raise ValueError(f"{loss}: {name} must be {domain.describe()}; received {_example(xp, x, bad)}")
 
 
@@ -249,7 +257,7 @@ def class_axis(
         if is_concrete(y) and array_api_compat.size(y):
             in_range = xp.logical_and(y >= 0, y < num_classes)
             bad = xp.logical_not(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)))
-            if bool(xp.any(bad)):
+            if any_true(xp, bad):
                 ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
                 raise ValueError(
                     f"{loss}: target must hold class indices in [0, {num_classes}){ign}; "
