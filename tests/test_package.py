@@ -97,3 +97,13 @@ def test_readme_table_of_losses_is_the_registry():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert markdown_table(losskit.specs()) in readme, "regenerate with: losskit list --markdown"
+
+
+def test_jax_jit_with_arrays_closed_over():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    y, w = jnp.zeros(3), jnp.asarray([1.0, 2.0, 1.0])
+    x = jnp.asarray([1.0, 2.0, 3.0])
+    jitted = jax.jit(lambda t: losskit.mse(t, y, weight=w))
+    np.testing.assert_allclose(float(jitted(x)), float(losskit.mse(x, y, weight=w)), rtol=1e-6)
