@@ -249,8 +249,14 @@ def _tweedie_unit(xp, mu, y, p):
     if p == 0.0:
         r = y - mu
         return r * r
-    if p == 1.0:
-        return xp.maximum(2.0 * (xlogy(xp, y, y) - xlogy(xp, y, mu) - y + mu), zero)
+    if p == 1.0:  # y log(y / mu) - y + mu = y (t - log1p t), t = (mu - y) / y, near mu = y
+        pos = y > 0
+        ys = xp.where(pos, y, xp.ones_like(y))
+        t = (mu - ys) / ys
+        near = xp.logical_and(pos, xp.abs(t) < 0.5)
+        tn = xp.where(near, t, zero)
+        far = xlogy(xp, y, y) - xlogy(xp, y, mu) - y + mu
+        return xp.maximum(2.0 * xp.where(near, ys * (tn - xp.log1p(tn)), far), zero)
     if p == 2.0:
         return 2.0 * _gamma_unit(xp, mu, y)
     a, b = 1.0 - p, 2.0 - p
@@ -258,16 +264,25 @@ def _tweedie_unit(xp, mu, y, p):
         ypos = xp.where(y > 0, y, zero)
         d = safe_pow(xp, ypos, b) / (a * b) - y * mu**a / a + mu**b / b
         return xp.maximum(2.0 * d, zero)
-    # 1 < p < 2 (y >= 0) or p > 2 (y > 0). With u = y / mu = exp(L):
-    # d / 2 = mu^b [u^b - 1 - b (u - 1)] / (b (b - 1)), the difference taken with
-    # expm1 so that it vanishes exactly at mu = y and keeps its relative accuracy
-    # nearby; at y = 0 (1 < p < 2) it is mu^b / b.
+    # 1 < p < 2 (y >= 0) or p > 2 (y > 0), L = log(y / mu). Two exact rewritings
+    # of the sum above, each free of the 1/(1-p) or 1/(2-p) cancellation near
+    # its own end, and both exactly 0 at mu = y with relative accuracy nearby:
+    #   p < 1.5:  d / 2 = mu^a [y expm1(a L) / a + mu - y] / b
+    #   p >= 1.5: d / 2 = mu^b [expm1(b L) - b expm1(L)] / (b (b - 1))
+    # At y = 0 (1 < p < 2) both are mu^b / b.
+    # L is log1p(t), t = y / mu - 1, near mu = y (a difference of two large logs
+    # would lose its digits there), and log y - log mu (no overflow) elsewhere.
     pos = y > 0
     ys = xp.where(pos, y, xp.ones_like(y))
-    L = xp.log(ys) - xp.log(mu)
-    shape = (xp.expm1(b * L) - b * xp.expm1(L)) / (b * (b - 1.0))
+    t = (ys - mu) / mu
+    near = xp.abs(t) < 0.5
+    L = xp.where(near, xp.log1p(xp.where(near, t, zero)), xp.log(ys) - xp.log(mu))
     mub = mu**b
-    d = xp.where(pos, mub * shape, mub / b)
+    if p < 1.5:
+        d = mu**a * (ys * xp.expm1(a * L) / a + (mu - ys)) / b
+    else:
+        d = mub * (xp.expm1(b * L) - b * t) / (b * (b - 1.0))
+    d = xp.where(pos, d, mub / b)
     return xp.maximum(2.0 * d, zero)
 
 
