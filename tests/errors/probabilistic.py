@@ -1,0 +1,115 @@
+"""Bad inputs for the probabilistic losses: parameters out of range, targets
+and means outside the domain their parameters ask for, extra arrays (var,
+std) of the wrong shape, sign or content."""
+
+import numpy as np
+
+import losskit
+from losskit.functional import probabilistic as P
+
+x = np.ones(3)
+mu = np.array([0.5, 1.0, 2.0])
+y = np.array([0.0, 1.0, 3.0])
+neg = np.array([1.0, -1.0, 1.0])
+zero = np.array([1.0, 0.0, 1.0])
+nan = np.array([1.0, np.nan, 1.0])
+
+CASES = [
+    # poisson_nll
+    ("poisson_nll negative target", lambda: losskit.poisson_nll(x, neg), ValueError,
+     r"poisson_nll: target must be >= 0; received -1.0"),
+    ("poisson_nll NaN target", lambda: losskit.poisson_nll(x, nan), ValueError, r"poisson_nll: target must not contain NaN"),
+    ("poisson_nll negative mean", lambda: losskit.poisson_nll(neg, y, log_input=False), ValueError,
+     r"poisson_nll: input must be >= 0 when log_input=False \(it is the mean\); received -1.0"),
+    ("poisson_nll negative eps", lambda: losskit.poisson_nll(x, y, eps=-1e-8), ValueError,
+     r"poisson_nll: eps must be >= 0; received eps=-1e-08"),
+    ("poisson_nll eps not a number", lambda: losskit.poisson_nll(x, y, eps="small"), TypeError,
+     r"poisson_nll: eps must be a real number; received str"),
+    ("poisson_nll log_input not bool", lambda: losskit.poisson_nll(x, y, log_input=1), TypeError,
+     r"poisson_nll: log_input must be True or False; received 1"),
+    ("poisson_nll full not bool", lambda: losskit.poisson_nll(x, y, full="yes"), TypeError,
+     r"poisson_nll: full must be True or False; received 'yes'"),
+    ("poisson_nll integer input", lambda: losskit.poisson_nll(np.ones(3, dtype=int), y), TypeError,
+     r"poisson_nll: input must have a floating dtype; received dtype int64"),
+    ("poisson_nll shape", lambda: losskit.poisson_nll(np.ones((3, 1)), y), ValueError,
+     r"poisson_nll: target must have shape \(3, 1\) \(the shape of input\); received shape \(3,\)"),
+    ("poisson_nll derivatives negative target", lambda: P._poisson_nll_derivatives(x, neg), ValueError,
+     r"poisson_nll: target must be >= 0; received -1.0"),
+    # gamma_deviance
+    ("gamma_deviance zero target", lambda: losskit.gamma_deviance(mu, y), ValueError,
+     r"gamma_deviance: target must be > 0; received 0.0"),
+    ("gamma_deviance zero mean", lambda: losskit.gamma_deviance(zero, mu), ValueError,
+     r"gamma_deviance: input must be > 0; received 0.0"),
+    ("gamma_deviance negative mean", lambda: losskit.gamma_deviance(neg, mu), ValueError,
+     r"gamma_deviance: input must be > 0; received -1.0"),
+    ("gamma_deviance complex target", lambda: losskit.gamma_deviance(mu, mu.astype(complex)), TypeError,
+     r"gamma_deviance: target must have a real numeric dtype"),
+    ("gamma_deviance derivatives zero target", lambda: P._gamma_deviance_derivatives(x, y), ValueError,
+     r"gamma_deviance: target must be > 0; received 0.0"),
+    ("gamma_deviance unknown parameter", lambda: losskit.get("gamma_deviance", power=2), TypeError,
+     r"gamma_deviance: unknown parameter\(s\) power; expected one of: none"),
+    # tweedie_deviance
+    ("tweedie power in (0, 1)", lambda: losskit.tweedie_deviance(mu, y, power=0.5), ValueError,
+     r"tweedie_deviance: power must be <= 0 or >= 1 \(no Tweedie distribution has 0 < power < 1\); received power=0.5"),
+    ("tweedie power inf", lambda: losskit.tweedie_deviance(mu, y, power=float("inf")), ValueError,
+     r"tweedie_deviance: power must be a finite real number; received power=inf"),
+    ("tweedie power NaN", lambda: losskit.tweedie_deviance(mu, y, power=float("nan")), ValueError,
+     r"tweedie_deviance: power must be real; received power=nan"),
+    ("tweedie power not a number", lambda: losskit.tweedie_deviance(mu, y, power="1.5"), TypeError,
+     r"tweedie_deviance: power must be a real number; received str"),
+    ("tweedie power bool", lambda: losskit.tweedie_deviance(mu, y, power=True), TypeError,
+     r"tweedie_deviance: power must be a real number; received bool"),
+    ("tweedie 1 <= p < 2 negative target", lambda: losskit.tweedie_deviance(mu, neg, power=1.5), ValueError,
+     r"tweedie_deviance: target must be >= 0 when 1 <= power < 2; received -1.0"),
+    ("tweedie p = 1 negative target", lambda: losskit.tweedie_deviance(mu, neg, power=1), ValueError,
+     r"tweedie_deviance: target must be >= 0 when 1 <= power < 2; received -1.0"),
+    ("tweedie p >= 2 zero target", lambda: losskit.tweedie_deviance(mu, y, power=2), ValueError,
+     r"tweedie_deviance: target must be > 0 when power >= 2; received 0.0"),
+    ("tweedie p > 2 zero target", lambda: losskit.tweedie_deviance(mu, y, power=3.0), ValueError,
+     r"tweedie_deviance: target must be > 0 when power >= 2; received 0.0"),
+    ("tweedie p < 0 zero mean", lambda: losskit.tweedie_deviance(zero, y, power=-1.0), ValueError,
+     r"tweedie_deviance: input must be > 0 when power < 0; received 0.0"),
+    ("tweedie 1 <= p < 2 zero mean", lambda: losskit.tweedie_deviance(zero, y, power=1.5), ValueError,
+     r"tweedie_deviance: input must be > 0 when 1 <= power < 2; received 0.0"),
+    ("tweedie NaN target", lambda: losskit.tweedie_deviance(mu, nan, power=0), ValueError,
+     r"tweedie_deviance: target must not contain NaN"),
+    ("tweedie derivatives zero target", lambda: P._tweedie_deviance_derivatives(x, y, power=2.5), ValueError,
+     r"tweedie_deviance: target must be > 0 when power >= 2; received 0.0"),
+    ("tweedie derivatives power in (0, 1)", lambda: losskit.get("tweedie_deviance", power=0.2).gradient(x, y),
+     ValueError, r"tweedie_deviance: power must be <= 0 or >= 1"),
+    # gaussian_nll
+    ("gaussian_nll var shape, no broadcasting", lambda: losskit.gaussian_nll(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 1))),
+     ValueError, r"gaussian_nll: var must have shape \(3, 2\) \(the shape of input\); received shape \(3, 1\)"),
+    ("gaussian_nll var missing last axis", lambda: losskit.gaussian_nll(np.ones((3, 2)), np.ones((3, 2)), np.ones(3)),
+     ValueError, r"gaussian_nll: var must have shape \(3, 2\)"),
+    ("gaussian_nll negative var", lambda: losskit.gaussian_nll(x, x, neg), ValueError,
+     r"gaussian_nll: var must be >= 0; received -1.0"),
+    ("gaussian_nll NaN var", lambda: losskit.gaussian_nll(x, x, nan), ValueError,
+     r"gaussian_nll: var must not contain NaN; received var with NaN"),
+    ("gaussian_nll var not an array", lambda: losskit.gaussian_nll(x, x, "1"), TypeError,
+     r"gaussian_nll: var must be an array; received str"),
+    ("gaussian_nll var missing", lambda: losskit.gaussian_nll(x, x), TypeError, r"var"),
+    ("gaussian_nll zero eps", lambda: losskit.gaussian_nll(x, x, x, eps=0.0), ValueError,
+     r"gaussian_nll: eps must be > 0; received eps=0.0"),
+    ("gaussian_nll full not bool", lambda: losskit.gaussian_nll(x, x, x, full=1), TypeError,
+     r"gaussian_nll: full must be True or False; received 1"),
+    ("gaussian_nll NaN target", lambda: losskit.gaussian_nll(x, nan, x), ValueError,
+     r"gaussian_nll: target must not contain NaN"),
+    ("gaussian_nll derivatives negative var", lambda: losskit.get("gaussian_nll").gradient(x, x, var=neg), ValueError,
+     r"gaussian_nll: var must be >= 0; received -1.0"),
+    # crps_gaussian
+    ("crps std zero", lambda: losskit.crps_gaussian(x, x, zero), ValueError,
+     r"crps_gaussian: std must be > 0; received 0.0"),
+    ("crps std negative", lambda: losskit.crps_gaussian(x, x, neg), ValueError,
+     r"crps_gaussian: std must be > 0; received -1.0"),
+    ("crps std NaN", lambda: losskit.crps_gaussian(x, x, nan), ValueError,
+     r"crps_gaussian: std must not contain NaN; received std with NaN"),
+    ("crps std shape", lambda: losskit.crps_gaussian(x, x, np.ones(1)), ValueError,
+     r"crps_gaussian: std must have shape \(3,\) \(the shape of input\); received shape \(1,\)"),
+    ("crps std complex", lambda: losskit.crps_gaussian(x, x, x.astype(complex)), TypeError,
+     r"crps_gaussian: std must have a real numeric dtype"),
+    ("crps reduction", lambda: losskit.crps_gaussian(x, x, x, reduction="avg"), ValueError,
+     r"crps_gaussian: reduction must be one of 'none', 'mean', 'sum'; received reduction='avg'"),
+    ("crps derivatives std zero", lambda: losskit.get("crps_gaussian").hessian(x, x, std=zero), ValueError,
+     r"crps_gaussian: std must be > 0; received 0.0"),
+]
