@@ -150,20 +150,10 @@ def _ratio_1p_sq(xp, t, a: float):
     return xp.where(small, (1.0 + a * s) / (1.0 + s), (uu + a) / (uu + 1.0))
 
 
-def _expm1_ratio(xp, y):
-    """expm1(y) / y with its limit 1 at y = 0; a Taylor polynomial near 0 keeps
-    both the value and its autograd derivative accurate there."""
-    near = xp.abs(y) < 1e-3
-    ys = xp.where(near, y, xp.zeros_like(y))
-    yl = xp.where(near, xp.ones_like(y), y)
-    taylor = 1.0 + ys * (0.5 + ys * (1.0 / 6.0 + ys / 24.0))
-    return xp.where(near, taylor, xp.expm1(yl) / yl)
-
-
 def _safe_sqrt(xp, v):
-    """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0."""
-    pos = v > 0
-    return xp.where(pos, xp.sqrt(xp.where(pos, v, xp.ones_like(v))), xp.zeros_like(v))
+    """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0; NaN propagates."""
+    zero = v == 0
+    return xp.where(zero, xp.zeros_like(v), xp.sqrt(xp.where(zero, xp.ones_like(v), v)))
 
 
 def _aggregate_mean(b, values, reduction, name, per_element):
@@ -302,10 +292,26 @@ def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction=
     """
     delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
     b = elementwise("pseudo_huber", input, target, weight=weight, mask=mask, reduction=reduction)
-    xp = b.xp
-    a = xp.abs(b.input - b.target)
-    h = _sqrt1p_sq(xp, a / delta)
-    return reduce(b, a * (a / (1.0 + h)), reduction)
+    a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), delta)
+    return reduce(b, a_s * a_s / (1.0 + _sqrt1p_sq(b.xp, t_s)) + a_l * (delta * q_l), reduction)
+
+
+def _pseudo_huber_parts(xp, a, delta: float):
+    """Safe pieces of the pseudo-Huber loss for a = |r| >= 0, split at a = delta.
+
+    Near: a_s = a (0 elsewhere) and t_s = a_s / delta <= 1; the loss is
+    a_s^2 / (1 + sqrt(1 + t_s^2)) (no cancellation for tiny a). Far: a_l = a
+    (0 elsewhere) and q_l = sqrt(1 + u^2) - u with u = delta / a_l <= 1; the
+    loss is delta * a_l * q_l. Each piece is 0 on the other side, so the loss
+    is their sum (NaN falls on the far side and propagates). No branch forms delta^2, (a / delta)^2 or a
+    quotient whose square overflows, so autograd stays exact for tiny and
+    huge delta."""
+    near = a <= delta
+    zero = xp.zeros_like(a)
+    a_s = xp.where(near, a, zero)
+    a_l = xp.where(near, zero, a)
+    u = delta / xp.where(near, xp.full_like(a, delta), a)
+    return a_s, a_s / delta, a_l, xp.sqrt(1.0 + u * u) - u
 
 
 def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
@@ -338,10 +344,8 @@ def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="m
     """
     eps = check_param("charbonnier", "eps", eps, D.POSITIVE)
     b = elementwise("charbonnier", input, target, weight=weight, mask=mask, reduction=reduction)
-    xp = b.xp
-    a = xp.abs(b.input - b.target)
-    t = a / eps
-    return reduce(b, a * (t / (1.0 + _sqrt1p_sq(xp, t))), reduction)
+    a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), eps)
+    return reduce(b, a_s * t_s / (1.0 + _sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
 
 
 def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
@@ -763,6 +767,9 @@ def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
 # -- Barron's general robust loss --------------------------------------------
 
 _ALPHA_DOMAIN = D.Interval(-math.inf, math.inf, low_closed=True, high_closed=False)
+# |alpha| below this is evaluated as alpha = 0: the difference is O(alpha), far
+# below float64 resolution, and beta/alpha would overflow float32.
+_ALPHA_ZERO = 1e-20
 
 
 def _check_alpha(alpha) -> float:
@@ -794,7 +801,10 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     :math:`\tfrac{|\alpha-2|}{2} L \cdot \operatorname{expm1}(y)/y` with
     :math:`L = \log(1 + (r/c)^2/|\alpha-2|)` and :math:`y = \alpha L/2`, so it is
     accurate for :math:`\alpha` near 0 and near 2 (no division by a tiny
-    :math:`\alpha` or :math:`|\alpha - 2|`). Estimates the mean at
+    :math:`\alpha` or :math:`|\alpha - 2|`); away from :math:`y = 0` the
+    equal form :math:`\tfrac{|\alpha-2|}{\alpha}\operatorname{expm1}(y)` is used,
+    whose autograd derivative does not cancel. :math:`|\alpha| < 10^{-20}` is
+    evaluated as :math:`\alpha = 0`. Estimates the mean at
     :math:`\alpha = 2`, roughly the median at :math:`\alpha = 1`, and is
     mode-seeking for :math:`\alpha \le 0`. Convex only for :math:`\alpha \ge 1`.
 
@@ -825,8 +835,23 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
         value = -xp.expm1(-0.5 * (tc * tc))
     else:
         beta = abs(alpha - 2.0)
-        L = _log1p_sq(xp, t / math.sqrt(beta))
-        value = L if alpha == 0.0 else (0.5 * beta) * L * _expm1_ratio(xp, (0.5 * alpha) * L)
+        L = _log1p_sq(xp, t / math.sqrt(beta))  # log(1 + (r/c)^2 / |alpha - 2|)
+        if abs(alpha) < _ALPHA_ZERO:
+            value = L
+        else:
+            # (beta/alpha) expm1(y), y = alpha L / 2. Near y = 0 it is written
+            # (beta/2) L expm1(y)/y with a Taylor polynomial, so no form divides by a
+            # tiny alpha or cancels; for y <= -1 expm1(y) is written exp(y) - 1, whose
+            # autograd derivative is exp(y) itself (expm1's is expm1(y) + 1, which
+            # rounds to 0 in float32 for very negative y).
+            y = (0.5 * alpha) * L
+            near = xp.abs(y) < 1e-3
+            low = y <= -1.0
+            zero, one = xp.zeros_like(y), xp.ones_like(y)
+            ys = xp.where(near, y, zero)
+            taylor = 1.0 + ys * (0.5 + ys * (1.0 / 6.0 + ys / 24.0))
+            em1 = xp.where(low, xp.exp(xp.where(low, y, -one)) - 1.0, xp.expm1(xp.where(low | near, one, y)))
+            value = xp.where(near, (0.5 * beta) * L * taylor, (beta / alpha) * em1)
     return reduce(b, value, reduction)
 
 
