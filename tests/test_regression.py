@@ -514,3 +514,17 @@ def test_nan_in_input_propagates():
         out = getattr(losskit, name)(x, y, reduction="none")
         assert np.isnan(out[0]) and np.isfinite(out[1]), name
     assert np.isnan(losskit.rmse(x, y)) and np.isnan(losskit.barron(x, y, alpha=-INF, reduction="none")[0])
+
+
+def test_infinite_scale_parameters_give_their_limits(rng):
+    x, y = sample("mae", rng)
+    half_sq = 0.5 * (x - y) ** 2
+    for name, p in (("pseudo_huber", "delta"), ("tukey", "c"), ("cauchy", "c"), ("welsch", "c"), ("geman_mcclure", "c")):
+        np.testing.assert_allclose(getattr(losskit, name)(x, y, **{p: INF}, reduction="none"), half_sq, rtol=1e-12)
+        g, h = losskit.get(name, **{p: INF}).gradient(x, y), losskit.get(name, **{p: INF}).hessian(x, y)
+        np.testing.assert_allclose(g, x - y, rtol=1e-12)
+        np.testing.assert_allclose(h, 1.0, rtol=1e-12)
+    for name, p in (("smooth_l1", "beta"), ("charbonnier", "eps"), ("barron", "scale")):
+        assert np.all(getattr(losskit, name)(x, y, **{p: INF}, reduction="none") == 0.0)
+        assert np.all(losskit.get(name, **{p: INF}).gradient(x, y) == 0.0)
+

@@ -293,7 +293,10 @@ def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction=
     delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
     b = elementwise("pseudo_huber", input, target, weight=weight, mask=mask, reduction=reduction)
     a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), delta)
-    return reduce(b, a_s * a_s / (1.0 + _sqrt1p_sq(b.xp, t_s)) + a_l * (delta * q_l), reduction)
+    value = a_s * a_s / (1.0 + _sqrt1p_sq(b.xp, t_s))
+    if math.isfinite(delta):  # delta = inf: every residual is on the near side (the limit r^2/2)
+        value = value + a_l * (delta * q_l)
+    return reduce(b, value, reduction)
 
 
 def _pseudo_huber_parts(xp, a, delta: float):
@@ -310,7 +313,8 @@ def _pseudo_huber_parts(xp, a, delta: float):
     zero = xp.zeros_like(a)
     a_s = xp.where(near, a, zero)
     a_l = xp.where(near, zero, a)
-    u = delta / xp.where(near, xp.full_like(a, delta), a)
+    one = xp.ones_like(a)
+    u = xp.where(near, one, delta / xp.where(near, one, a))
     return a_s, a_s / delta, a_l, xp.sqrt(1.0 + u * u) - u
 
 
