@@ -24,6 +24,8 @@ import math
 import numbers
 from dataclasses import replace
 
+import array_api_compat
+
 from .. import domains as D
 from .._array import log_softmax, one_hot, safe_pow
 from .._reduce import reduce
@@ -99,13 +101,18 @@ def _expand(xp, c, axis: int):
 
 def _cov_full(xp, p):
     """diag(p) - p p^T per row of a (N, C) array -> (N, C, C)."""
-    eye = xp.eye(p.shape[1], dtype=p.dtype)
+    eye = xp.eye(p.shape[1], dtype=p.dtype, device=array_api_compat.device(p))
     pi = xp.expand_dims(p, axis=2)
     return pi * eye - pi * xp.expand_dims(p, axis=1)
 
 
 def _outer(xp, a, c):
     return xp.expand_dims(a, axis=2) * xp.expand_dims(c, axis=1)
+
+
+def _zeros_full(xp, x):
+    """(N, C, C) zeros on x's device."""
+    return xp.zeros((x.shape[0], x.shape[1], x.shape[1]), dtype=x.dtype, device=array_api_compat.device(x))
 
 
 def _zero_ignored(b, arr, axis: int, full: bool):
@@ -316,7 +323,7 @@ def _nll_derivatives(raw, target, *, full=False, class_weight=None, ignore_index
     scale = xp.ones_like(x) if cw is None else _per_class(xp, cw, x.ndim, axis) * xp.ones_like(x)
     grad = _zero_ignored(b, xp.where(hot, -scale, xp.zeros_like(x)), axis, False)
     if full:
-        hess = xp.zeros((x.shape[0], x.shape[1], x.shape[1]), dtype=x.dtype)
+        hess = _zeros_full(xp, x)
     else:
         hess = xp.zeros_like(x)
     return b.out(grad), b.out(hess)
@@ -577,12 +584,12 @@ def _multi_margin_derivatives(raw, target, *, full=False, p=1, margin=1.0, class
     count = xp.sum(a, axis=axis, keepdims=True)
     if p == 1:
         grad = k * (a - hotf * count)
-        hess = xp.zeros((x.shape[0], x.shape[1], x.shape[1]), dtype=x.dtype) if full else xp.zeros_like(x)
+        hess = _zeros_full(xp, x) if full else xp.zeros_like(x)
     else:
         pos = xp.where(active, zm, xp.zeros_like(zm))
         grad = 2.0 * k * (pos - hotf * xp.sum(pos, axis=axis, keepdims=True))
         if full:
-            eye = xp.eye(x.shape[1], dtype=x.dtype)
+            eye = xp.eye(x.shape[1], dtype=x.dtype, device=array_api_compat.device(x))
             m = (xp.expand_dims(a, axis=2) * eye - _outer(xp, a, hotf) - _outer(xp, hotf, a)
                  + xp.expand_dims(count, axis=2) * _outer(xp, hotf, hotf))
             kk = k if isinstance(k, float) else xp.expand_dims(k, axis=2)
