@@ -139,7 +139,12 @@ def logsumexp(xp, x, *, axis: int, keepdims: bool = False):
 
 
 def log_softmax(xp, x, *, axis: int):
-    return x - logsumexp(xp, x, axis=axis, keepdims=True)
+    """x - logsumexp(x), with the max subtracted first so that log p stays
+    accurate as p -> 1 (no cancellation against a large shift)."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    shifted = x - m
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def xlogy(xp, x, y):

@@ -219,6 +219,7 @@ def class_axis(
     probability_domain=D.UNIT,
     input_domain=D.REAL,
     extras: dict | None = None,
+    input_name: str = "input",
 ) -> Batch:
     """Validate a loss over the class axis (axis 1; axis 0 for one unbatched row).
 
@@ -232,13 +233,13 @@ def class_axis(
     check_reduction(loss, reduction)
     xp, arrays = namespace(
         loss,
-        {"input": input, "target": target, "weight": weight, "mask": mask, "class_weight": class_weight,
+        {input_name: input, "target": target, "weight": weight, "mask": mask, "class_weight": class_weight,
          **{k: v for k, v in (extras or {}).items()}},
     )
-    x = arrays["input"]
-    check_floating(loss, "input", xp, x)
+    x = arrays[input_name]
+    check_floating(loss, input_name, xp, x)
     if x.ndim < 1:
-        raise ValueError(f"{loss}: input must have a class axis, shape (N, C, ...) or (C,); received shape ()")
+        raise ValueError(f"{loss}: {input_name} must have a class axis, shape (N, C, ...) or (C,); received shape ()")
     dtype = compute_dtype(xp, x)
     out_dtype = x.dtype
     x = xp.astype(x, dtype) if x.dtype != dtype else x
@@ -278,7 +279,7 @@ def class_axis(
         raise TypeError(
             f"{loss}: target must hold integer class indices of shape {sample_shape}; received dtype {y.dtype}"
         )
-    check_values(loss, "input", xp, x, input_domain)
+    check_values(loss, input_name, xp, x, input_domain)
     cw = arrays["class_weight"]
     if cw is not None:
         check_shape(loss, "class_weight", cw, (num_classes,), "one weight per class")
