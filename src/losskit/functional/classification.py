@@ -252,7 +252,7 @@ def _cross_entropy_derivatives(raw, target, *, full=False, class_weight=None, ig
     where :math:`\ell = -\sum_c a_c \log p_c`, :math:`S = \sum_c a_c`."""
     loss = "cross_entropy"
     ls = _label_smoothing(loss, label_smoothing)
-    b = class_axis(loss, raw, target, ignore_index=ignore_index, class_weight=class_weight)
+    b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, class_weight=class_weight)
     full = _check_full(loss, full, b.input)
     xp, z = b.xp, b.input
     axis, C = _axis(z), max(b.num_classes, 1)
@@ -313,7 +313,7 @@ def nll(input, target, *, class_weight=None, ignore_index=-100, weight=None, mas
 
 def _nll_derivatives(raw, target, *, full=False, class_weight=None, ignore_index=-100):
     loss = "nll"
-    b = class_axis(loss, raw, target, ignore_index=ignore_index, class_weight=class_weight,
+    b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, class_weight=class_weight,
                    allow_probabilities=False, input_domain=D.NONPOSITIVE)
     full = _check_full(loss, full, b.input)
     xp, x = b.xp, b.input
@@ -494,7 +494,7 @@ def _poly1_cross_entropy_derivatives(raw, target, *, full=False, epsilon=1.0, cl
     loss = "poly1_cross_entropy"
     eps = check_param(loss, "epsilon", epsilon, EPSILON_DOMAIN)
     ls = _label_smoothing(loss, label_smoothing)
-    b = class_axis(loss, raw, target, ignore_index=ignore_index, class_weight=class_weight, allow_probabilities=False)
+    b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, class_weight=class_weight, allow_probabilities=False)
     full = _check_full(loss, full, b.input)
     xp, z = b.xp, b.input
     axis, C = _axis(z), max(b.num_classes, 1)
@@ -636,7 +636,7 @@ def _generalized_cross_entropy_derivatives(raw, target, *, full=False, q=0.7, ig
     r"""Gradient :math:`p_y^q v`; Hessian :math:`p_y^q (\mathrm{diag}\,p - pp^T - q v v^T)`."""
     loss = "generalized_cross_entropy"
     q = check_param(loss, "q", q, Q_DOMAIN)
-    b = class_axis(loss, raw, target, ignore_index=ignore_index, allow_probabilities=False)
+    b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, allow_probabilities=False)
     full = _check_full(loss, full, b.input)
     xp, z = b.xp, b.input
     axis = _axis(z)

@@ -15,7 +15,8 @@ from .._validate import Batch, check_bool, class_axis
 __all__ = ["kl_div", "js_div"]
 
 
-def _distribution_batch(loss, input, target, *, weight, mask, reduction, target_domain, input_domain) -> Batch:
+def _distribution_batch(loss, input, target, *, weight, mask, reduction, target_domain, input_domain,
+                        input_name="input") -> Batch:
     if hasattr(target, "dtype") and "int" in str(target.dtype):
         raise TypeError(
             f"{loss}: target must be a floating array of distributions with the input's shape; "
@@ -23,7 +24,7 @@ def _distribution_batch(loss, input, target, *, weight, mask, reduction, target_
         )
     return class_axis(
         loss, input, target, weight=weight, mask=mask, reduction=reduction,
-        probability_domain=target_domain, input_domain=input_domain,
+        probability_domain=target_domain, input_domain=input_domain, input_name=input_name,
     )
 
 
@@ -66,7 +67,7 @@ def _kl_div_derivatives(raw, target, *, log_target=False, full=False):
     check_bool("kl_div", "log_target", log_target)
     b = _distribution_batch(
         "kl_div", raw, target, weight=None, mask=None, reduction="none",
-        target_domain=D.NONPOSITIVE if log_target else D.UNIT, input_domain=D.REAL,
+        target_domain=D.NONPOSITIVE if log_target else D.UNIT, input_domain=D.REAL, input_name="raw",
     )
     xp, axis = b.xp, (1 if b.input.ndim >= 2 else 0)
     t = xp.exp(b.target) if log_target else b.target
