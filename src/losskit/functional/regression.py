@@ -536,8 +536,8 @@ def pinball(input, target, *, quantile=0.5, weight=None, mask=None, reduction="m
     shape and ``"mean"`` averages over the elements and the levels.
 
     Derivatives: gradient :math:`\mathbb{1}\{x > y\} - q` (at :math:`x = y` the
-    subgradient :math:`-q` is chosen, the one-sided derivative from below in
-    :math:`r`; autograd of losskit's formula gives the same), Hessian 0.
+    subgradient :math:`-q` is chosen, the derivative from the side
+    :math:`x < y`; autograd of losskit's formula gives the same), Hessian 0.
 
     >>> import numpy as np, losskit
     >>> losskit.pinball(np.array([0.0, 2.0]), np.array([1.0, 1.0]), quantile=0.9, reduction="none").tolist()
