@@ -180,10 +180,11 @@ class Loss:
         if reference is None or not array_api_compat.is_array_api_obj(reference):
             return params
         xp = array_api_compat.array_namespace(reference)
+        dtype = reference.dtype if xp.isdtype(reference.dtype, "real floating") else None
         for p in self.spec.params:
             value = params.get(p.name)
             if p.kind in ("array", "real_or_array") and isinstance(value, (list, tuple)):
-                params[p.name] = xp.asarray(value, device=array_api_compat.device(reference))
+                params[p.name] = xp.asarray(value, dtype=dtype, device=array_api_compat.device(reference))
         return params
 
     def __call__(self, input, target, *args, **kwargs):
