@@ -27,7 +27,7 @@ register(LossSpec(
     aliases=("poisson_nll_loss",),
     family="regression",
     task="count",
-    input_space="log-mean (log_input=True, the default); mean when log_input=False",
+    input_space="log-mean (the mean if log_input=False)",
     summary="Poisson negative log-likelihood for counts; takes the log of the mean, like PyTorch.",
     estimates="mean",
     input_domain=D.REAL,
@@ -71,7 +71,7 @@ register(LossSpec(
     raw_domain=D.REAL,
     derivatives=F._gamma_deviance_derivatives,
     best_input=_identity,
-    peers=("sklearn.metrics.mean_gamma_deviance", "sklearn.metrics.mean_tweedie_deviance(power=2)"),
+    peers=("sklearn.metrics.mean_gamma_deviance", "sklearn.metrics.mean_tweedie_deviance"),  # the latter at power=2
     references=(_MCCULLAGH_NELDER + " Ch. 8, models with constant coefficient of variation.",),
 ))
 
@@ -102,8 +102,8 @@ register(LossSpec(
     param_grid=({"power": 0.0}, {"power": 1.0}, {"power": 1.2}, {"power": 2.0}, {"power": 3.0}),
     peers=(
         "sklearn.metrics.mean_tweedie_deviance",
-        "sklearn.metrics.mean_poisson_deviance (power=1)",
-        "sklearn.metrics.mean_gamma_deviance (power=2)",
+        "sklearn.metrics.mean_poisson_deviance",  # at power=1
+        "sklearn.metrics.mean_gamma_deviance",  # at power=2
     ),
     references=(
         "Jørgensen, B. (1987). Exponential dispersion models. J. R. Statist. Soc. B 49(2), 127-162.",
@@ -157,19 +157,21 @@ register(LossSpec(
     task="probabilistic",
     input_space="mean (with the standard deviation as a third array)",
     summary="Continuous ranked probability score of a Gaussian forecast: proper, in target units, linear tails.",
-    estimates=(
-        "mean and standard deviation of a Gaussian predictive distribution (proper score); for a fixed "
-        "std, a location between the median (std -> 0) and the mean (std -> inf)"
-    ),
+    estimates="mean and standard deviation of a Gaussian forecast",
     input_domain=D.REAL,
     target_domain=D.REAL,
     extra_inputs={"std": D.POSITIVE},
     link="identity",
     robust=True,
+    notes=(
+        "A strictly proper score. For a fixed std the best input lies between the median of the target "
+        "(std -> 0, where CRPS tends to the absolute error) and its mean (std -> inf). The normal CDF is "
+        "computed from Cody's (1969) rational approximations (the array API has no erf)."
+    ),
     derivatives=F._crps_gaussian_derivatives,
     minimum=None,  # std (sqrt 2 - 1) / sqrt(pi) at input = target: depends on std
     best_input=_identity,
-    peers=("scipy.integrate.quad of (scipy.stats.norm.cdf - step)^2",),
+    peers=("scipy.integrate.quad", "scipy.stats.norm.cdf"),  # quad of the defining integral of the cdf
     references=(
         "Gneiting, T. & Raftery, A. E. (2007). Strictly proper scoring rules, prediction, and estimation. "
         "J. Amer. Statist. Assoc. 102(477), 359-378.",

@@ -184,7 +184,8 @@ def gamma_deviance(input, target, *, weight=None, mask=None, reduction="mean"):
     whose spread grows with its mean (constant coefficient of variation); it is
     scale-free (the loss of :math:`c\mu` against :math:`cy` is the same).
     Matches ``sklearn.metrics.mean_gamma_deviance`` (per element, and its
-    weighted mean with ``sample_weight``).
+    weighted mean with ``sample_weight``) and
+    ``sklearn.metrics.mean_tweedie_deviance(power=2)``.
 
     Raw input: :math:`\log\mu`; gradient :math:`2(1 - y e^{-\text{raw}})`,
     Hessian :math:`2 y e^{-\text{raw}} > 0` (convex in the raw input).
@@ -300,7 +301,10 @@ def tweedie_deviance(input, target, *, power=1.5, weight=None, mask=None, reduct
     estimates the conditional **mean**. :math:`1 < p < 2` is the compound
     Poisson-Gamma model of non-negative data with exact zeros (insurance
     claims, rainfall). Zero exactly at :math:`\mu = y`. Matches
-    ``sklearn.metrics.mean_tweedie_deviance(power=p)``.
+    ``sklearn.metrics.mean_tweedie_deviance(power=p)``, hence
+    ``sklearn.metrics.mean_poisson_deviance`` at :math:`p = 1` and
+    ``sklearn.metrics.mean_gamma_deviance`` at :math:`p = 2`, and is more
+    accurate than them near :math:`\mu = y` and near :math:`p = 1, 2`.
 
     Domains by power: :math:`p < 0`: ``target`` any real, ``input`` > 0;
     :math:`p = 0`: both any real; :math:`1 \le p < 2`: ``target`` >= 0,
