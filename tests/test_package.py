@@ -53,7 +53,7 @@ def test_docstring_has_math_example_and_peer(spec):
     doc = inspect.getdoc(spec.function)
     assert doc and ">>>" in doc, f"{spec.name}: docstring needs a runnable example"
     for peer in spec.peers:
-        head = peer.split("(")[0].split(".")[-1]
+        head = peer.split("(")[0].strip().split(".")[-1]
         assert head in doc, f"{spec.name}: docstring must name the peer {peer}"
 
 
