@@ -196,7 +196,9 @@ class Loss:
                 f"{self.name}: has no per-element gradient/hessian ({self.spec.kind} loss: "
                 f"it is defined on a whole batch, not per element)"
             )
-        return self.spec.derivatives(raw, target, full=full, **extra, **self._bound(raw, {}))
+        # ``full`` here asks for the C x C Hessian; a loss parameter of the same
+        # name (gaussian_nll's constant term) does not change any derivative.
+        return self.spec.derivatives(raw, target, **{**self._bound(raw, {}), **extra, "full": full})
 
     def gradient(self, raw, target, **extra):
         """Per-element gradient with respect to the raw input (margin, logit or

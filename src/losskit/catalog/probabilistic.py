@@ -34,6 +34,7 @@ register(LossSpec(
     target_domain=D.NONNEGATIVE,
     params=(
         Param("log_input", True, doc="input is the log of the mean (True) or the mean itself (False)", kind="bool"),
+        Param("full", False, doc="add the Stirling approximation of log(target!)", kind="bool"),
         Param("eps", 1e-8, D.NONNEGATIVE, "added to the mean inside the log when log_input=False"),
     ),
     # With the default log_input=True the function's input IS the raw input
@@ -130,7 +131,10 @@ register(LossSpec(
     estimates="mean and variance",
     input_domain=D.REAL,
     target_domain=D.REAL,
-    params=(Param("eps", 1e-6, D.POSITIVE, "smallest variance used (var is clamped to it)"),),
+    params=(
+        Param("full", False, doc="add the constant 0.5 log(2 pi)", kind="bool"),
+        Param("eps", 1e-6, D.POSITIVE, "smallest variance used (var is clamped to it)"),
+    ),
     extra_inputs={"var": D.NONNEGATIVE},
     link="identity",
     derivatives=F._gaussian_nll_derivatives,
