@@ -19,7 +19,6 @@ from __future__ import annotations
 import numbers
 from dataclasses import replace
 
-import array_api_compat
 
 from .. import domains as D
 from .._array import log_sigmoid, namespace, sigmoid, softplus
