@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .reduction import reduce
+
 EPS64 = float(np.finfo(np.float64).eps)
 
 
@@ -25,23 +27,7 @@ def _each(f, x, y):
 
 
 def reduce_ref(values, weight=None, mask=None, reduction="mean"):
-    """none: w*l where counted (0 elsewhere); sum; mean = sum(w*l*m) / sum(w*m), 0 if nothing counts."""
-    values = np.asarray(values, dtype=np.float64)
-    w = np.ones_like(values) if weight is None else np.asarray(weight, dtype=np.float64)
-    m = np.ones(values.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    per = np.zeros_like(values)
-    num = 0.0
-    den = 0.0
-    for i in np.ndindex(values.shape):
-        if m[i]:
-            per[i] = w[i] * values[i]
-            num += w[i] * values[i]
-            den += w[i]
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return num
-    return num / den if den > 0 else 0.0
+    return reduce(values, reduction, weight, mask)
 
 
 def mae(x, y):
