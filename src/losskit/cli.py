@@ -76,8 +76,12 @@ def _rows(family, task):
         except Exception as error:  # noqa: BLE001 - shown in the table, loudly
             value = f"ERROR: {error}"
         flags = ",".join(f for f, on in (("robust", spec.robust), ("convex", spec.convex)) if on)
-        rows.append((spec.name, spec.family, spec.task, spec.input_space, spec.estimates[:28], flags, value))
+        rows.append((spec.name, spec.task, _clip(spec.input_space, 22), _clip(spec.estimates, 30), flags, value))
     return rows
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def format_table(rows, header) -> str:
@@ -127,7 +131,7 @@ if click is not None:
             click.echo(markdown_table(specs(family=family, task=task)))
             return
         rows = _rows(family, task)
-        header = ("name", "family", "task", "input", "estimates", "flags", "example")
+        header = ("name", "task", "input", "estimates", "flags", "example")
         click.echo(format_table(rows, header))
         click.echo(f"\n{len(rows)} losses. Example values: default parameters, reduction='mean'.")
         if any(r[-1].startswith("ERROR") for r in rows):
