@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - the cli extra is missing
 
 # A fixed example per kind of input, chosen inside every domain.
 _RAW = np.array([-1.0, 0.5, 2.0])
-_REAL_TARGET = np.array([0.0, 1.0, 2.5])
+_REAL_TARGET = np.array([0.5, 1.0, 2.5])  # no zero: mape divides by |target|
 _POSITIVE_TARGET = np.array([0.5, 1.0, 3.0])
 _LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
 
