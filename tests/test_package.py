@@ -107,3 +107,12 @@ def test_jax_jit_with_arrays_closed_over():
     x = jnp.asarray([1.0, 2.0, 3.0])
     jitted = jax.jit(lambda t: losskit.mse(t, y, weight=w))
     np.testing.assert_allclose(float(jitted(x)), float(losskit.mse(x, y, weight=w)), rtol=1e-6)
+
+
+def test_ci_runs_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    ci_command = (root / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci_command.endswith("python -m pytest")
+    assert f"\n{ci_command}\n" in (root / "README.md").read_text()
