@@ -104,13 +104,15 @@ def check_no_nan(loss: str, name: str, xp, x) -> None:
         raise ValueError(f"{loss}: {name} must not contain NaN; received {name} with NaN")
 
 
-def check_values(loss: str, name: str, xp, x, domain) -> None:
-    """All (non-NaN) values of ``x`` lie in ``domain``."""
+def check_values(loss: str, name: str, xp, x, domain, when: str = "") -> None:
+    """All (non-NaN) values of ``x`` lie in ``domain``; ``when`` names the
+    setting that asks for it, e.g. "when power >= 2"."""
     if domain is D.REAL or not is_concrete(x) or array_api_compat.size(x) == 0:
         return
     bad = xp.logical_not(domain.inside(xp, x))
     if any_true(xp, bad):
-        raise ValueError(f"{loss}: {name} must be {domain.describe()}; received {_example(xp, x, bad)}")
+        when = f" {when}" if when else ""
+        raise ValueError(f"{loss}: {name} must be {domain.describe()}{when}; received {_example(xp, x, bad)}")
 
 
 def as_float(loss: str, name: str, xp, x, dtype):
@@ -199,6 +201,7 @@ def elementwise(
         e = arrays[name]
         check_shape(loss, name, e, x.shape, f"the shape of {input_name}")
         e = as_float(loss, name, xp, e, dtype)
+        check_no_nan(loss, name, xp, e)
         check_values(loss, name, xp, e, domain)
         cast_extras[name] = e
     w, m = _weight_and_mask(loss, xp, arrays["weight"], arrays["mask"], x.shape, dtype, f"the shape of {input_name}")
