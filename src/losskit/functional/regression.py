@@ -150,6 +150,14 @@ def _ratio_1p_sq(xp, t, a: float):
     return xp.where(small, (1.0 + a * s) / (1.0 + s), (uu + a) / (uu + 1.0))
 
 
+def _ratio_at_zero_one(xp, f, s):
+    """f(s) / s for s >= 0, taking its limit 1 at s = 0 (for f with f(0) = 0,
+    f'(0) = 1), with no 0/0 in the value or the gradient."""
+    positive = s > 0
+    safe = xp.where(positive, s, xp.ones_like(s))
+    return xp.where(positive, f(safe) / safe, xp.ones_like(s))
+
+
 def _safe_sqrt(xp, v):
     """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0; NaN propagates."""
     zero = v == 0
@@ -670,10 +678,7 @@ def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean")
     xp = b.xp
     r = b.input - b.target
     small, ts, tl, u = _split(xp, xp.abs(r) / c)
-    s = ts * ts
-    pos = s > 0
-    s_safe = xp.where(pos, s, xp.ones_like(s))
-    k_small = xp.where(pos, xp.log1p(s_safe) / s_safe, xp.ones_like(s))
+    k_small = _ratio_at_zero_one(xp, xp.log1p, ts * ts)
     k_large = (2.0 * xp.log(tl) + xp.log1p(u * u)) * (u * u)
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
 
@@ -713,10 +718,7 @@ def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean")
     xp = b.xp
     r = b.input - b.target
     small, ts, tl, u = _split(xp, xp.abs(r) / c)
-    s = ts * ts
-    pos = s > 0
-    s_safe = xp.where(pos, s, xp.ones_like(s))
-    k_small = xp.where(pos, -xp.expm1(-s_safe) / s_safe, xp.ones_like(s))
+    k_small = _ratio_at_zero_one(xp, lambda v: -xp.expm1(-v), ts * ts)
     tc = xp.minimum(tl, 40.0)  # exp(-1600) is 0 in every dtype
     k_large = -xp.expm1(-(tc * tc)) * (u * u)
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
