@@ -14,7 +14,14 @@ import array_api_compat
 from ._validate import Batch
 
 
-def reduce(batch: Batch, values, reduction: str, *, valid=None):
+def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weight=None):
+    """Reduce per-element ``values`` with the batch's weight and mask.
+
+    ``valid`` removes more elements (``ignore_index``). ``denominator_weight``
+    replaces the weight in the mean's denominator only, for losses whose
+    values already carry a per-class factor that PyTorch's mean divides by
+    (cross-entropy with class weights and label smoothing).
+    """
     xp = batch.xp
     keep = batch.mask
     if valid is not None:
@@ -28,14 +35,15 @@ def reduce(batch: Batch, values, reduction: str, *, valid=None):
         out = xp.sum(contrib)
     else:
         total = xp.sum(contrib)
-        if batch.weight is None and keep is None:
+        den_weight = batch.weight if denominator_weight is None else denominator_weight
+        if den_weight is None and keep is None:
             out = total / max(array_api_compat.size(values), 1)
         else:
-            if batch.weight is None:
+            if den_weight is None:
                 den = xp.sum(xp.astype(keep, values.dtype))
             elif keep is None:
-                den = xp.sum(batch.weight)
+                den = xp.sum(den_weight)
             else:
-                den = xp.sum(xp.where(keep, batch.weight, xp.zeros_like(batch.weight)))
+                den = xp.sum(xp.where(keep, den_weight, xp.zeros_like(den_weight)))
             out = total / xp.where(den > 0, den, xp.ones_like(den))
     return batch.out(out)

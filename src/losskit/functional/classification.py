@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import replace
 
 import array_api_compat
 
@@ -160,14 +159,8 @@ def _reduce_class_weighted(b, values, class_weight_y, reduction):
     count, as ``torch.nn.functional.cross_entropy`` does when label smoothing
     meets class weights (the smoothing term is not proportional to
     class_weight[target])."""
-    if reduction != "mean":
-        return reduce(b, values, reduction, valid=b.valid)
-    xp = b.xp
-    inner = replace(b, out_dtype=b.dtype)
-    num = reduce(inner, values, "sum", valid=b.valid)
-    den_w = class_weight_y if b.weight is None else b.weight * class_weight_y
-    den = reduce(replace(inner, weight=den_w), xp.ones_like(values), "sum", valid=b.valid)
-    return b.out(num / xp.where(den > 0, den, xp.ones_like(den)))
+    den = class_weight_y if b.weight is None else b.weight * class_weight_y
+    return reduce(b, values, reduction, valid=b.valid, denominator_weight=den)
 
 
 def _label_smoothing(loss, label_smoothing):
