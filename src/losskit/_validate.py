@@ -230,8 +230,8 @@ def class_axis(
     class indices of shape (N, d1, ...) or () , or, where
     ``allow_probabilities``, a floating array of ``input``'s shape (one
     distribution per sample). ``weight`` and ``mask`` are per sample.
-    ``extras`` maps a name to ``(array, expected_shape_kind)`` where the kind is
-    ``"classes"`` (a length-C vector).
+    ``extras`` maps a name to an optional per-class array (e.g. focal's
+    ``alpha``), checked to be a length-C vector without NaN.
     """
     check_reduction(loss, reduction)
     xp, arrays = namespace(
