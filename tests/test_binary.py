@@ -552,6 +552,6 @@ def test_registry_metadata_is_honest():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(losskit.hinge(np.array([-1.0, 1.0]), np.array([-1.0, 1.0]))) == 0.0
-    with pytest.raises(TypeError, match="soft_fbeta: has no per-element gradient"):
+    with pytest.raises(TypeError, match="soft_fbeta: has no closed-form gradient"):
         losskit.get("soft_fbeta").gradient(np.zeros(3), np.zeros(3))
     assert FB.SMOOTHING is losskit.spec("binary_cross_entropy_with_logits").param("label_smoothing").domain

@@ -161,6 +161,50 @@ def _weight_and_mask(loss, xp, weight, mask, shape, dtype, what):
     return weight, mask
 
 
+def structured(
+    loss: str,
+    arrays: dict,
+    *,
+    reduction: str,
+    floating: tuple,
+    integral: tuple = (),
+):
+    """Validate the arrays of a structured loss (embeddings, lattices, boxes).
+
+    ``arrays`` maps argument names to values (``None`` skipped). The names in
+    ``floating`` must hold floating arrays and are cast to the compute dtype
+    of the first of them (float16/bfloat16 -> float32); those in ``integral``
+    must hold integer arrays. Returns ``(xp, arrays, dtype, out_dtype)``.
+    Shapes and values are the caller's to check; ``per_sample`` then makes
+    the ``Batch`` that ``reduce`` takes.
+    """
+    check_reduction(loss, reduction)
+    xp, arrays = namespace(loss, arrays)
+    first = arrays[floating[0]]
+    check_floating(loss, floating[0], xp, first)
+    dtype = compute_dtype(xp, first)
+    out_dtype = first.dtype
+    for name in floating:
+        x = arrays.get(name)
+        if x is None:
+            continue
+        check_floating(loss, name, xp, x)
+        arrays[name] = x if x.dtype == dtype else xp.astype(x, dtype)
+    for name in integral:
+        x = arrays.get(name)
+        if x is not None and not xp.isdtype(x.dtype, "integral"):
+            raise TypeError(f"{loss}: {name} must have an integer dtype; received dtype {x.dtype}")
+    return xp, arrays, dtype, out_dtype
+
+
+def per_sample(loss: str, xp, shape: tuple, what: str, *, weight, mask, dtype, out_dtype, input=None) -> Batch:
+    """The ``Batch`` of a structured loss whose unreduced values have
+    ``shape`` (``what`` says what one value is, for the error message):
+    ``weight`` and ``mask`` must have that shape."""
+    w, m = _weight_and_mask(loss, xp, weight, mask, shape, dtype, what)
+    return Batch(loss, xp, input, None, w, m, out_dtype, dtype)
+
+
 def elementwise(
     loss: str,
     input,

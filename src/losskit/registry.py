@@ -56,7 +56,10 @@ class LossSpec:
     params: tuple = ()
     aliases: tuple = ()
     # "elementwise": one loss per element; "class_axis": one per row of logits
-    # (class axis 1); "aggregate": defined only on the whole batch (rmse, soft F-beta).
+    # (class axis 1); "aggregate": defined only on the whole batch (rmse, soft F-beta);
+    # "structured": positional arrays other than one input/target pair (embeddings
+    # and labels, a lattice of log-probabilities, boxes), described by ``inputs``
+    # and drawn by ``example``.
     kind: str = "elementwise"
     link: str = "identity"  # raw -> input, one of LINKS
     raw_domain: Any = D.REAL
@@ -71,13 +74,23 @@ class LossSpec:
     # (e.g. a probability target under a logit link).
     best_input: Callable | None = None
     param_grid: tuple = ()  # extra parameter settings the property suite runs at
+    # Positional array arguments in order; the first is the prediction that
+    # gradients are taken with respect to.
+    inputs: tuple = ("input", "target")
+    # Structured losses: ``rng -> (args, kwargs)``, a valid call on typical data
+    # (NumPy float64 / int64 arrays), for the property suite and the CLI.
+    example: Callable | None = None
+    # Structured losses whose "mean" divides each sample's loss by an argument
+    # before averaging (CTC divides by ``target_lengths``, as PyTorch does).
+    mean_divides_by: str | None = None
     peers: tuple = ()  # exact peer functions this loss is tested equal to
     references: tuple = ()
     notes: str = ""
 
     @property
     def pointwise(self) -> bool:
-        return self.derivatives is not None
+        """A per-element / per-row loss with closed-form gradient and Hessian."""
+        return self.derivatives is not None and self.kind != "structured"
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -91,7 +104,9 @@ class LossSpec:
 
 _SPECS: dict[str, LossSpec] = {}
 _ALIASES: dict[str, str] = {}
-_CATALOG = ("regression", "probabilistic", "binary", "classification", "divergence")
+_CATALOG = (
+    "regression", "probabilistic", "binary", "classification", "divergence", "metric", "segmentation", "sequence", "boxes",
+)
 _loaded = False
 
 
@@ -190,26 +205,31 @@ class Loss:
     def __call__(self, input, target, *args, **kwargs):
         return self.spec.function(input, target, *args, **self._bound(input, kwargs))
 
-    def _derivatives(self, raw, target, full: bool = False, **extra):
+    def _derivatives(self, raw, target, *args, full: bool = False, **extra):
         if self.spec.derivatives is None:
             raise TypeError(
-                f"{self.name}: has no per-element gradient/hessian ({self.spec.kind} loss: "
-                f"it is defined on a whole batch, not per element)"
+                f"{self.name}: has no closed-form gradient/hessian ({self.spec.kind} loss: "
+                f"differentiate it with autograd)"
             )
         # ``full`` here asks for the C x C Hessian; a loss parameter of the same
         # name (gaussian_nll's constant term) does not change any derivative.
-        return self.spec.derivatives(raw, target, **{**self._bound(raw, {}), **extra, "full": full})
+        return self.spec.derivatives(raw, target, *args, **{**self._bound(raw, {}), **extra, "full": full})
 
-    def gradient(self, raw, target, **extra):
+    def gradient(self, raw, target, *args, **extra):
         """Per-element gradient with respect to the raw input (margin, logit or
-        log-mean; see ``spec.link``), unreduced and unweighted."""
-        return self._derivatives(raw, target, **extra)[0]
+        log-mean; see ``spec.link``), unreduced and unweighted. For structured
+        losses, the gradient of the per-sample losses' sum with respect to the
+        first input (e.g. CTC's log-probabilities)."""
+        return self._derivatives(raw, target, *args, **extra)[0]
 
-    def hessian(self, raw, target, *, full: bool = False, **extra):
+    def hessian(self, raw, target, *args, full: bool = False, **extra):
         """Per-element second derivative with respect to the raw input. For
         class-axis losses, the diagonal (shape of ``raw``), or with ``full=True``
         the C x C matrix per sample (shape (N, C, C))."""
-        return self._derivatives(raw, target, full=full, **extra)[1]
+        hess = self._derivatives(raw, target, *args, full=full, **extra)[1]
+        if hess is None:
+            raise TypeError(f"{self.name}: has a closed-form gradient but no Hessian")
+        return hess
 
     def get_config(self) -> dict:
         return {"name": self.name, "params": {k: _plain(v) for k, v in self.params.items()}}

@@ -113,6 +113,6 @@ CASES = [
      ValueError, r"soft_fbeta: mask must have shape \(4, 3\) \(the shape of input\); received shape \(4,\)"),
     ("soft_fbeta bad reduction", lambda: losskit.soft_fbeta(p, y01, reduction="micro"),
      ValueError, r"soft_fbeta: reduction must be one of 'none', 'mean', 'sum'; received reduction='micro'"),
-    ("soft_fbeta has no per-element gradient", lambda: losskit.get("soft_fbeta").gradient(p, y01),
-     TypeError, r"soft_fbeta: has no per-element gradient/hessian \(aggregate loss"),
+    ("soft_fbeta has no closed-form gradient", lambda: losskit.get("soft_fbeta").gradient(p, y01),
+     TypeError, r"soft_fbeta: has no closed-form gradient/hessian \(aggregate loss"),
 ]

@@ -43,7 +43,7 @@ CASES = [
     ("parameter NaN", lambda: losskit.huber(x, x, delta=float("nan")), ValueError, r"huber: delta must be > 0; received delta=nan"),
     ("parameter a bool", lambda: losskit.huber(x, x, delta=True), TypeError, r"huber: delta must be a real number; received bool"),
     ("parameter a string", lambda: losskit.huber(x, x, delta="1"), TypeError, r"huber: delta must be a real number; received str"),
-    ("gradient of an aggregate loss", lambda: losskit.get("rmse").gradient(x, x), TypeError, r"rmse: has no per-element gradient"),
+    ("gradient of an aggregate loss", lambda: losskit.get("rmse").gradient(x, x), TypeError, r"rmse: has no closed-form gradient"),
     ("kl_div with integer target", lambda: losskit.kl_div(np.zeros((2, 3)), np.zeros((2, 3), dtype=int)), TypeError,
      r"kl_div: target must be a floating array of distributions"),
     ("kl_div target outside [0, 1]", lambda: losskit.kl_div(np.zeros((2, 3)), np.full((2, 3), 2.0)), ValueError,

@@ -77,7 +77,7 @@ CASES = [
     ("rmsle reduction sum", lambda: losskit.rmsle(x, y, reduction="sum"), ValueError,
      r"rmsle: reduction must be 'mean' \(RMSLE is the square root of a mean.*msle\(reduction='none'\).*received reduction='sum'"),
     ("rmse no derivatives", lambda: losskit.get("rmse").gradient(x, y), TypeError,
-     r"rmse: has no per-element gradient/hessian \(aggregate loss"),
+     r"rmse: has no closed-form gradient/hessian \(aggregate loss"),
     # domains
     ("msle target at -1", lambda: losskit.msle(x, np.array([0.0, -1.0, 2.0])), ValueError,
      r"msle: target must be > -1; received -1.0"),

@@ -1,14 +1,20 @@
 """The reference math of every loss, one module per family:
 regression (point predictions), probabilistic (deviances and predictive
 distributions), binary (binary and multi-label outputs), classification
-(softmax over a class axis), divergence (between distributions)."""
+(softmax over a class axis), divergence (between distributions), and the
+structured families: metric (embeddings), segmentation (masks), sequence
+(CTC) and boxes."""
 
-from . import binary, classification, divergence, probabilistic, regression
+from . import binary, boxes, classification, divergence, metric, probabilistic, regression, segmentation, sequence
 from .binary import *  # noqa: F401,F403
+from .boxes import *  # noqa: F401,F403
 from .classification import *  # noqa: F401,F403
 from .divergence import *  # noqa: F401,F403
+from .metric import *  # noqa: F401,F403
 from .probabilistic import *  # noqa: F401,F403
 from .regression import *  # noqa: F401,F403
+from .segmentation import *  # noqa: F401,F403
+from .sequence import *  # noqa: F401,F403
 
 __all__ = [
     *regression.__all__,
@@ -16,4 +22,8 @@ __all__ = [
     *binary.__all__,
     *classification.__all__,
     *divergence.__all__,
+    *metric.__all__,
+    *segmentation.__all__,
+    *sequence.__all__,
+    *boxes.__all__,
 ]

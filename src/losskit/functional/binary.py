@@ -483,7 +483,7 @@ def soft_fbeta(input, target, *, beta=1.0, weight=None, mask=None, reduction="me
     is 0 with a zero gradient.
 
     Not a per-element loss: it is defined on the whole batch (``kind="aggregate"``),
-    so it has no per-element gradient/Hessian and a mini-batch value is a
+    so it has no closed-form gradient/Hessian and a mini-batch value is a
     biased estimate of the full-data value.
 
     Args:

@@ -1,0 +1,1 @@
+"""Registry entries of functional/sequence.py."""
