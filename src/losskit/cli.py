@@ -41,6 +41,10 @@ def _example_target(domain, shape):
 
 def worked_example(spec: LossSpec):
     """(input, target, extras, value) of the loss on a small fixed example."""
+    if spec.kind == "structured":  # embeddings, lattices, boxes: the spec's own example
+        args, kwargs = spec.example(np.random.default_rng(0))
+        extras = {**dict(zip(spec.inputs[2:], args[2:])), **kwargs}
+        return args[0], args[1], extras, float(spec.function(*args, **kwargs))
     if spec.kind == "class_axis":
         raw = _LOGITS
         target = _example_target(spec.target_domain, (2,))

@@ -80,7 +80,7 @@ class LossSpec:
     # Structured losses: ``rng -> (args, kwargs)``, a valid call on typical data
     # (NumPy float64 / int64 arrays), for the property suite and the CLI.
     example: Callable | None = None
-    # Structured losses whose "mean" divides each sample's loss by an argument
+    # Structured losses whose "mean" divides each sample's loss by max(argument, 1)
     # before averaging (CTC divides by ``target_lengths``, as PyTorch does).
     mean_divides_by: str | None = None
     peers: tuple = ()  # exact peer functions this loss is tested equal to
