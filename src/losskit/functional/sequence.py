@@ -1,5 +1,434 @@
-"""sequence losses (being written)."""
+r"""Sequence losses: connectionist temporal classification (CTC).
+
+CTC scores an unaligned label sequence against per-frame class
+log-probabilities by summing the probability of every alignment (a frame-level
+path over the classes plus a ``blank``) that collapses to the labels (merge
+repeats, then drop blanks). The sum is computed in log space by the
+forward (alpha) recursion over the extended label sequence
+:math:`l' = (b, l_1, b, l_2, \dots, b, l_S, b)` of length :math:`2S+1`; the
+backward (beta) recursion gives the closed-form gradient.
+
+Shapes: ``log_probs`` (T, N, C) (time, batch, classes, PyTorch's layout) or
+(T, C) for one sequence; ``targets`` padded (N, S) or concatenated
+(sum(target_lengths),); ``input_lengths`` and ``target_lengths`` (N,)
+integers. One loss per sequence: ``reduction="none"`` returns shape (N,).
+
+The recursions are vectorised over the batch and the lattice, shape
+(N, 2S+1); a Python loop runs over the time steps. Everything goes through the
+array-API namespace of the inputs, so torch and JAX autograd flow through the
+forward pass, and ``jax.jit`` traces it (the loop is unrolled).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import array_api_compat
+
+from .. import domains as D
+from .._array import is_concrete, one_hot
+from .._reduce import reduce
+from .._validate import any_true, check_bool, check_int, check_shape, check_values, per_sample, structured
+
+__all__ = ["ctc"]
+
+_LOSS = "ctc"
+
+
+# -- log-space helpers ---------------------------------------------------------
+
+
+def _neg_inf(xp, like):
+    return xp.full_like(like, -math.inf)
+
+
+def _safe_log_of_sum(xp, total, shift):
+    """``log(total) + shift`` where ``total > 0``, else -inf, with a zero (not
+    NaN) gradient through the branch that is not taken."""
+    positive = total > 0
+    return xp.where(positive, xp.log(xp.where(positive, total, xp.ones_like(total))) + shift, _neg_inf(xp, total))
+
+
+def _finite_shift(xp, m):
+    return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+def _logaddexp3(xp, a, b, c):
+    """log(exp a + exp b + exp c) elementwise; all -inf gives -inf, and
+    autograd stays finite there."""
+    m = _finite_shift(xp, xp.maximum(xp.maximum(a, b), c))
+    total = xp.exp(a - m) + xp.exp(b - m) + xp.exp(c - m)
+    return _safe_log_of_sum(xp, total, m)
+
+
+def _masked_logsumexp(xp, x, keep, axis: int):
+    """logsumexp of ``x`` over ``axis`` counting only where ``keep``; -inf
+    (with a zero gradient) where nothing counts or everything is -inf."""
+    x = xp.where(keep, x, _neg_inf(xp, x))
+    m = _finite_shift(xp, xp.max(x, axis=axis, keepdims=True))
+    total = xp.sum(xp.exp(x - m), axis=axis)
+    return _safe_log_of_sum(xp, total, xp.squeeze(m, axis=axis))
+
+
+def _shift_right(xp, x, k: int):
+    """x[:, s - k] with -inf for s < k (x of shape (N, L))."""
+    if x.shape[1] <= k:
+        return _neg_inf(xp, x)
+    return xp.concat([_neg_inf(xp, x[:, :k]), x[:, :-k]], axis=1)
+
+
+def _shift_left(xp, x, k: int):
+    """x[:, s + k] with -inf for s >= L - k."""
+    if x.shape[1] <= k:
+        return _neg_inf(xp, x)
+    return xp.concat([x[:, k:], _neg_inf(xp, x[:, :k])], axis=1)
+
+
+# -- validation and the lattice ---------------------------------------------------
+
+
+def _to_backend(value, like):
+    """Python ints and sequences of ints (lengths, targets) become arrays of
+    ``like``'s backend and device, as PyTorch accepts tuples of lengths."""
+    if (
+        isinstance(value, (list, tuple, int))
+        and not isinstance(value, bool)
+        and array_api_compat.is_array_api_obj(like)
+    ):
+        xp = array_api_compat.array_namespace(like)
+        return xp.asarray(value, device=array_api_compat.device(like))
+    return value
+
+
+def _known(x):
+    """A 0-d integer array's value, or None while it is traced (an array
+    closed over by ``jax.jit`` gives traced results too)."""
+    return int(x) if is_concrete(x) else None
+
+
+def _check_range(xp, name, x, high: int, what: str):
+    """Integers of ``x`` in [0, high]."""
+    if not is_concrete(x) or array_api_compat.size(x) == 0:
+        return
+    bad = xp.logical_or(x < 0, x > high)
+    if any_true(xp, bad):
+        first = int(xp.min(x)) if any_true(xp, x < 0) else int(xp.max(x))
+        raise ValueError(f"{_LOSS}: {name} must be in [0, {high}] ({what}); received {first}")
+
+
+def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, weight=None, mask=None,
+             reduction="mean"):
+    """Validate a CTC call; return its pieces on the batched (T, N, C) form."""
+    dev_like = log_probs
+    targets = _to_backend(targets, dev_like)
+    input_lengths = _to_backend(input_lengths, dev_like)
+    target_lengths = _to_backend(target_lengths, dev_like)
+    xp, arrays, dtype, out_dtype = structured(
+        _LOSS,
+        {"log_probs": log_probs, "targets": targets, "input_lengths": input_lengths,
+         "target_lengths": target_lengths, "weight": weight, "mask": mask},
+        reduction=reduction,
+        floating=("log_probs",),
+        integral=("targets", "input_lengths", "target_lengths"),
+    )
+    lp, y = arrays["log_probs"], arrays["targets"]
+    il, tl = arrays["input_lengths"], arrays["target_lengths"]
+    blank = check_int(_LOSS, "blank", blank)
+    check_bool(_LOSS, "zero_infinity", zero_infinity)
+    if lp.ndim not in (2, 3):
+        raise ValueError(
+            f"{_LOSS}: log_probs must have shape (T, N, C) (time, batch, classes) or (T, C) for one sequence; "
+            f"received shape {tuple(lp.shape)}"
+        )
+    unbatched = lp.ndim == 2
+    if unbatched:
+        if y.ndim != 1:
+            raise ValueError(
+                f"{_LOSS}: targets must have shape (S,) for unbatched log_probs of shape (T, C); "
+                f"received shape {tuple(y.shape)}"
+            )
+        for name, x in (("input_lengths", il), ("target_lengths", tl)):
+            if tuple(x.shape) not in ((), (1,)):
+                raise ValueError(
+                    f"{_LOSS}: {name} must have shape () or (1,) for unbatched log_probs of shape (T, C); "
+                    f"received shape {tuple(x.shape)}"
+                )
+        lp = xp.expand_dims(lp, axis=1)
+        y = xp.expand_dims(y, axis=0)
+        il, tl = xp.reshape(il, (1,)), xp.reshape(tl, (1,))
+    T, N, C = lp.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"{_LOSS}: blank must be in [0, C) = [0, {C}); received blank={blank}")
+    check_shape(_LOSS, "input_lengths", il, (N,), "one length per sequence")
+    check_shape(_LOSS, "target_lengths", tl, (N,), "one length per sequence")
+    il, tl = xp.astype(il, xp.int64), xp.astype(tl, xp.int64)
+    y = xp.astype(y, xp.int64)
+    _check_range(xp, "input_lengths", il, T, "the time steps of log_probs")
+    longest = _known(xp.max(tl)) if N else 0  # None while traced: the lattice keeps its full width
+    if y.ndim == 2:
+        if y.shape[0] != N:
+            raise ValueError(
+                f"{_LOSS}: targets must have shape (N, S) = ({N}, S) when padded, or be 1-D when "
+                f"concatenated; received shape {tuple(y.shape)}"
+            )
+        _check_range(xp, "target_lengths", tl, y.shape[1], "the width S of the padded targets")
+        width = y.shape[1]
+        if longest is not None:
+            width = min(width, longest)
+        labels = y[:, :width]
+    elif y.ndim == 1:
+        total = y.shape[0]
+        _check_range(xp, "target_lengths", tl, total, "the length of the concatenated targets")
+        expected = _known(xp.sum(tl))
+        if expected is not None and expected != total:
+            raise ValueError(
+                f"{_LOSS}: targets must hold sum(target_lengths) = {expected} labels when concatenated "
+                f"(1-D); received {total}"
+            )
+        width = total if longest is None else longest
+        dev = array_api_compat.device(y)
+        if width == 0 or total == 0:
+            labels = xp.zeros((N, 0), dtype=xp.int64, device=dev)
+        else:
+            starts = xp.cumulative_sum(tl) - tl
+            index = xp.expand_dims(starts, axis=1) + xp.expand_dims(xp.arange(width, dtype=xp.int64, device=dev), 0)
+            index = xp.clip(index, 0, total - 1)
+            labels = xp.reshape(xp.take(y, xp.reshape(index, (-1,)), axis=0), (N, width))
+    else:
+        raise ValueError(
+            f"{_LOSS}: targets must be padded (N, S) or concatenated 1-D (sum(target_lengths),); "
+            f"received shape {tuple(y.shape)}"
+        )
+    dev = array_api_compat.device(labels)
+    used = xp.expand_dims(xp.arange(labels.shape[1], dtype=xp.int64, device=dev), 0) < xp.expand_dims(tl, 1)
+    if array_api_compat.size(labels):
+        out_of_range = xp.logical_and(used, xp.logical_or(labels < 0, labels >= C))
+        if any_true(xp, out_of_range):
+            bad = int(xp.max(xp.where(out_of_range, labels, xp.full_like(labels, -(2**62)))))
+            if bad < C:  # only negative labels are out of range
+                bad = int(xp.min(xp.where(out_of_range, labels, xp.zeros_like(labels))))
+            raise ValueError(
+                f"{_LOSS}: targets must hold class indices in [0, {C}) within target_lengths; received {bad}"
+            )
+        if any_true(xp, xp.logical_and(used, labels == blank)):
+            raise ValueError(
+                f"{_LOSS}: targets must not contain the blank label within target_lengths (blank={blank}); "
+                f"received {blank}"
+            )
+    check_values(_LOSS, "log_probs", xp, lp, D.NONPOSITIVE)
+    labels = xp.where(used, labels, xp.full_like(labels, blank))  # padding: any valid index
+    shape = () if unbatched else (N,)
+    batch = per_sample(_LOSS, xp, shape, "one value per sequence", weight=arrays["weight"], mask=arrays["mask"],
+                       dtype=dtype, out_dtype=out_dtype, input=lp)
+    return batch, lp, labels, il, tl, unbatched
+
+
+def _extended(xp, labels, blank: int):
+    """The extended labels (N, 2S+1) = (b, l1, b, l2, ..., b, lS, b) and where
+    a path may skip from s - 2 to s (a label differing from the previous one)."""
+    N, S = labels.shape
+    blanks = xp.full_like(labels, blank)
+    col = xp.full((N, 1), blank, dtype=labels.dtype, device=array_api_compat.device(labels))
+    ext = xp.concat([xp.reshape(xp.stack([blanks, labels], axis=2), (N, 2 * S)), col], axis=1)
+    L = 2 * S + 1
+    pos = xp.expand_dims(xp.arange(L, dtype=xp.int64, device=array_api_compat.device(labels)), 0)
+    if L > 2:
+        prev2 = xp.concat([ext[:, :2], ext[:, :-2]], axis=1)
+        skip = xp.logical_and(xp.logical_and(pos % 2 == 1, pos >= 2), ext != prev2)
+    else:
+        skip = xp.zeros(ext.shape, dtype=xp.bool, device=array_api_compat.device(labels))
+    return ext, skip, pos
+
+
+def _emissions(xp, lp, ext):
+    """log_probs at the extended labels: (T, N, L)."""
+    T, N, C = lp.shape
+    L = ext.shape[1]
+    dev = array_api_compat.device(lp)
+    t = xp.reshape(xp.arange(T, dtype=xp.int64, device=dev), (T, 1, 1))
+    n = xp.reshape(xp.arange(N, dtype=xp.int64, device=dev), (1, N, 1))
+    index = (t * N + n) * C + xp.expand_dims(ext, 0)
+    flat = xp.take(xp.reshape(lp, (-1,)), xp.reshape(index, (-1,)), axis=0)
+    return xp.reshape(flat, (T, N, L))
+
+
+def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
+    """Alpha recursion. alpha_t(s) = log P(prefix path ending in state s at t),
+    emission at t included; frozen once t >= input_length. Starts from a
+    virtual step -1 at state 0 with log-probability 0."""
+    alpha = xp.where(pos == 0, xp.zeros_like(emis[0, ...]), _neg_inf(xp, emis[0, ...]))
+    il = xp.expand_dims(il, 1)
+    out = []
+    for t in range(steps):
+        stay = alpha
+        step = _shift_right(xp, alpha, 1)
+        jump = xp.where(skip, _shift_right(xp, alpha, 2), _neg_inf(xp, alpha))
+        new = _logaddexp3(xp, stay, step, jump) + emis[t, ...]
+        alpha = xp.where(il > t, new, alpha)
+        if keep_all:
+            out.append(alpha)
+    return alpha, out
+
+
+def _end_states(xp, pos, tl):
+    """The two states a complete path may end in: 2S' and 2S' - 1."""
+    end = 2 * xp.expand_dims(tl, 1)
+    return xp.logical_or(pos == end, pos == end - 1)
+
+
+# -- the loss ----------------------------------------------------------------------
+
+
+def ctc(log_probs, targets, input_lengths, target_lengths, *, blank=0, zero_infinity=False, weight=None, mask=None,
+        reduction="mean"):
+    r"""Connectionist temporal classification loss on log-probabilities.
+
+    For one sequence with frame log-probabilities :math:`x_{t,c}`
+    (:math:`t < T'`, the input length) and labels :math:`l` (length
+    :math:`S'`, the target length):
+
+    .. math::
+        \ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(l)} \prod_{t=0}^{T'-1} e^{x_{t,\pi_t}}
+
+    where :math:`\mathcal{B}` collapses a frame path :math:`\pi` (merge
+    repeats, then drop ``blank``). Computed by the forward recursion in log
+    space over the extended labels (blank between and around the labels);
+    a repeated label needs a blank between its two frames, so a target with
+    :math:`r` adjacent repeats needs :math:`T' \ge S' + r`.
+
+    Identical to ``torch.nn.functional.ctc_loss(log_probs, targets,
+    input_lengths, target_lengths, blank=blank, reduction=...,
+    zero_infinity=...)``: ``"none"`` gives one loss per sequence, ``"sum"``
+    their sum, and ``"mean"`` divides each loss by its target length (at least
+    1) and then averages over the batch (with ``weight`` / ``mask``:
+    :math:`\sum_n w_n m_n \ell_n / \max(S'_n, 1) \,/\, \sum_n w_n m_n`).
+    Per sequence it equals ``optax.losses.ctc_loss`` (optax takes logits of
+    shape (N, T, C), paddings instead of lengths, and normalises them with
+    log-softmax itself).
+
+    A target that no path of the input length can produce (too long, or too
+    many repeats) has loss ``inf`` with a zero gradient, or 0 (with a zero
+    gradient) under ``zero_infinity=True``. Log-probabilities of exactly
+    -inf (impossible classes) are allowed: the loss stays finite, with finite
+    gradients, while a path avoiding them exists. NaN in ``log_probs`` within
+    the input lengths propagates; frames at ``t >= input_length`` are ignored
+    (zero gradient). Labels beyond ``target_lengths`` in padded targets are
+    ignored.
+
+    The closed-form gradient, ``losskit.get("ctc").gradient(log_probs,
+    targets, input_lengths, target_lengths)``, is the true partial derivative
+    of the per-sequence losses' sum with respect to ``log_probs`` (the
+    forward-backward occupation, :math:`-\sum_{s: l'_s = c}
+    \alpha_t(s)\beta_t(s) / p(l)`), equal to autograd through this function
+    and to finite differences. It is *not* what PyTorch's ``ctc_loss``
+    backward returns: PyTorch returns :math:`e^{x_{t,c}}` plus that, which is
+    the gradient with respect to logits :math:`z` under the assumption
+    ``log_probs = log_softmax(z)``; the two agree after the chain rule
+    through ``log_softmax``.
+
+    Args:
+        log_probs: (T, N, C) or (T, C) floating log-probabilities (<= 0; -inf allowed).
+        targets: integer labels, padded (N, S) or concatenated (sum(target_lengths),);
+            labels in [0, C) other than ``blank``. For (T, C) log_probs, (S,).
+        input_lengths: (N,) integers in [0, T] (or () for one sequence); a
+            Python sequence of ints is accepted.
+        target_lengths: (N,) integers in [0, S] (or ()); an empty target
+            scores the all-blank path.
+        blank: index of the blank class, in [0, C).
+        zero_infinity: replace infinite losses (impossible targets) by 0.
+        weight, mask: per-sequence weights / boolean mask, shape (N,).
+        reduction: ``"mean"`` (per-target-length, as PyTorch), ``"sum"`` or ``"none"``.
+
+    >>> import numpy as np, losskit
+    >>> lp = np.log(np.full((2, 1, 3), 1 / 3))  # T=2 frames, one sequence, 3 classes
+    >>> # paths for label [1]: (1,1), (0,1), (1,0) -> probability 3/9
+    >>> round(float(losskit.ctc(lp, np.array([[1]]), np.array([2]), np.array([1]), reduction="sum")), 6)
+    1.098612
+
+    References: Graves, Fernandez, Gomez, Schmidhuber (2006), Connectionist
+    temporal classification: labelling unsegmented sequence data with
+    recurrent neural networks, ICML.
+    """
+    batch, lp, labels, il, tl, unbatched = _lattice(
+        log_probs, targets, input_lengths, target_lengths, blank=blank, zero_infinity=zero_infinity, weight=weight,
+        mask=mask, reduction=reduction)
+    xp = batch.xp
+    nll = _sequence_nll(xp, lp, labels, il, tl, blank)
+    if zero_infinity:
+        nll = xp.where(nll == math.inf, xp.zeros_like(nll), nll)
+    if reduction == "mean":
+        nll = nll / xp.astype(xp.maximum(tl, xp.ones_like(tl)), nll.dtype)
+    if unbatched:
+        nll = xp.reshape(nll, ())
+    return reduce(batch, nll, reduction)
+
+
+def _steps(xp, il, T: int) -> int:
+    if not array_api_compat.size(il):
+        return 0
+    longest = _known(xp.max(il))
+    return T if longest is None else min(T, longest)
+
+
+def _sequence_nll(xp, lp, labels, il, tl, blank):
+    ext, skip, pos = _extended(xp, labels, blank)
+    emis = _emissions(xp, lp, ext)
+    alpha, _ = _forward(xp, emis, skip, il, pos, _steps(xp, il, lp.shape[0]))
+    return -_masked_logsumexp(xp, alpha, _end_states(xp, pos, tl), axis=1)
+
+
+def _ctc_derivatives(log_probs, targets, input_lengths, target_lengths, *, full=False, blank=0, zero_infinity=False,
+                     **ignored):
+    r"""Gradient of the per-sequence losses' sum with respect to ``log_probs``
+    (shape of ``log_probs``), and ``None`` (no Hessian).
+
+    With :math:`\alpha_t(s)` the forward and :math:`\beta_t(s)` the backward
+    log-probabilities (:math:`\beta` without the emission at :math:`t`),
+    :math:`\partial \ell / \partial x_{t,c} = -\sum_{s: l'_s = c}
+    \exp(\alpha_t(s) + \beta_t(s) + \ell)` for :math:`t <` input length, 0
+    after it, and 0 for an impossible target (infinite loss), with or without
+    ``zero_infinity``. This is the true derivative, not PyTorch's
+    ``ctc_loss`` backward (which adds :math:`e^{x}`, see ``ctc``).
+    """
+    check_bool(_LOSS, "full", full)
+    if full:
+        raise ValueError(f"{_LOSS}: full must be False (CTC has no closed-form Hessian); received full=True")
+    batch, lp, labels, il, tl, unbatched = _lattice(
+        log_probs, targets, input_lengths, target_lengths, blank=blank, zero_infinity=zero_infinity)
+    xp = batch.xp
+    T, N, C = lp.shape
+    ext, skip, pos = _extended(xp, labels, blank)
+    emis = _emissions(xp, lp, ext)
+    steps = _steps(xp, il, T)
+    alpha, alphas = _forward(xp, emis, skip, il, pos, steps, keep_all=True)
+    end = _end_states(xp, pos, tl)
+    nll = -_masked_logsumexp(xp, alpha, end, axis=1)
+    feasible = xp.expand_dims(xp.isfinite(nll), 1)
+    nll_safe = xp.expand_dims(xp.where(xp.isfinite(nll), nll, xp.zeros_like(nll)), 1)
+
+    # beta_t(s) = log P(suffix path from state s at t to an end state), emissions t+1.. included
+    il2 = xp.expand_dims(il, 1)
+    final = xp.where(end, xp.zeros_like(alpha), _neg_inf(xp, alpha))
+    skip_from = xp.concat([skip[:, 2:], xp.zeros_like(skip[:, :2])], axis=1)  # may jump s -> s + 2
+    beta = final
+    occupancy = [None] * steps
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            g = beta + emis[t + 1, ...]
+            jump = xp.where(skip_from, _shift_left(xp, g, 2), _neg_inf(xp, g))
+            beta = xp.where(il2 - 1 <= t, final, _logaddexp3(xp, g, _shift_left(xp, g, 1), jump))
+        active = xp.logical_and(il2 > t, feasible)
+        logocc = xp.where(active, alphas[t] + beta + nll_safe, _neg_inf(xp, beta))
+        occupancy[t] = xp.exp(logocc)
+    dev = array_api_compat.device(lp)
+    hot = one_hot(xp, ext, C, axis=2, dtype=lp.dtype)  # (N, L, C)
+    if steps:
+        occ = xp.stack(occupancy, axis=1)  # (N, steps, L)
+        grad = -xp.permute_dims(xp.matmul(occ, hot), (1, 0, 2))  # (steps, N, C)
+        if steps < T:
+            grad = xp.concat([grad, xp.zeros((T - steps, N, C), dtype=lp.dtype, device=dev)], axis=0)
+    else:
+        grad = xp.zeros((T, N, C), dtype=lp.dtype, device=dev)
+    if unbatched:
+        grad = grad[:, 0, :]
+    return batch.out(grad), None
