@@ -47,7 +47,7 @@ def _check_ordered(loss: str, name: str, xp, boxes) -> None:
     ``input`` propagates, NaN in ``target`` is reported before this)."""
     if not is_concrete(boxes) or array_api_compat.size(boxes) == 0:
         return
-    flat = xp.reshape(boxes, (-1, 4))
+    flat = _constant(xp, xp.reshape(boxes, (-1, 4)))  # read values without autograd
     bad = xp.logical_or(flat[:, 2] < flat[:, 0], flat[:, 3] < flat[:, 1])
     if not any_true(xp, bad):
         return
@@ -80,8 +80,8 @@ def _validate(loss, input, target, eps, weight, mask, reduction):
     check_shape(loss, "target", t, p.shape, "the shape of input")
     t = as_float(loss, "target", xp, t, dtype)
     check_no_nan(loss, "target", xp, t)
-    _check_ordered(loss, "target", xp, t)
     _check_ordered(loss, "input", xp, p)
+    _check_ordered(loss, "target", xp, t)
     batch = per_sample(loss, xp, tuple(p.shape[:-1]), "one value per box", weight=arrays["weight"],
                        mask=arrays["mask"], dtype=dtype, out_dtype=out_dtype)
     return batch, p, t, eps
