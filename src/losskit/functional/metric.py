@@ -1,5 +1,944 @@
-"""metric losses (being written)."""
+r"""Metric-learning losses: embeddings pulled together or pushed apart.
+
+Three groups:
+
+* **Given pairs or triplets** (one loss per pair / triplet / element):
+  ``contrastive`` (on precomputed distances), ``triplet_margin``,
+  ``triplet_margin_with_distance``, ``cosine_embedding``, ``margin_ranking``,
+  ``info_nce``.
+* **Mined inside a batch** from integer ``labels`` (one loss per anchor):
+  ``contrastive_embeddings`` (all pairs), ``batch_hard_triplet``,
+  ``batch_all_triplet``, ``supervised_contrastive``. A sample removed by
+  ``mask`` is removed from the batch entirely: it is neither an anchor nor a
+  positive or negative of another anchor, so ``mask=m`` gives exactly the
+  values of calling on the rows ``m`` (0 at the masked rows of
+  ``reduction="none"``). An anchor without a positive or without a negative
+  contributes nothing: it is 0 in ``"none"`` and is not counted by
+  ``"mean"``; a batch where no anchor counts gives 0 with a zero gradient.
+* **Against class vectors** (one loss per sample): ``center_loss`` and
+  ``additive_margin_softmax`` (ArcFace / CosFace), which take a (C, D) matrix
+  ``centers`` of per-class vectors (not to be confused with the per-sample
+  ``weight``).
+
+Shapes: embeddings (N, D), one per row; ``labels`` (N,) integers. The batch
+losses build (N, N) distance matrices from explicit differences (N, N, D),
+not from the Gram-matrix identity, so a distance between identical
+embeddings is exactly 0; ``batch_all_triplet`` builds an (N, N, N) tensor.
+
+Numerical safety: square roots go through a *safe* square root whose
+gradient is 0 (not inf) at 0, so identical embeddings have finite gradients;
+normalisation divides by ``max(||x||, 1e-12)`` (as
+``torch.nn.functional.normalize``), so a zero vector stays zero with a finite
+gradient; entries left out of a log-sum-exp are set to -inf only in rows that
+keep at least one finite entry.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import array_api_compat
+
+from .. import domains as D
+from .._array import is_concrete, logsumexp, one_hot, safe_pow
+from .._reduce import reduce
+from .._validate import (
+    any_true,
+    as_float,
+    check_bool,
+    check_choice,
+    check_no_nan,
+    check_param,
+    check_real,
+    check_shape,
+    check_values,
+    per_sample,
+    structured,
+)
+
+__all__ = [
+    "contrastive",
+    "contrastive_embeddings",
+    "triplet_margin",
+    "triplet_margin_with_distance",
+    "batch_hard_triplet",
+    "batch_all_triplet",
+    "cosine_embedding",
+    "margin_ranking",
+    "info_nce",
+    "supervised_contrastive",
+    "center_loss",
+    "additive_margin_softmax",
+]
+
+# Choices and domains, shared with the registry entries (catalog/metric.py).
+DISTANCES = ("euclidean", "squared_euclidean", "cosine")
+VARIANTS = ("arcface", "cosface")
+DEFAULT_MARGINS = {"arcface": 0.5, "cosface": 0.35}
+TEMPERATURE_DOMAIN = D.Interval(0.0, math.inf, low_closed=False, high_closed=False)
+SCALE_DOMAIN = TEMPERATURE_DOMAIN
+P_DOMAIN = D.POSITIVE  # includes inf (the max norm)
+COSINE_MARGIN_DOMAIN = D.Interval(-1.0, 1.0)
+ARCFACE_MARGIN_DOMAIN = D.Interval(0.0, math.pi / 2)
+NORM_EPS = 1e-12  # normalisation floor: x / max(||x||, NORM_EPS)
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _safe_sqrt(xp, s):
+    """sqrt(s) for s >= 0 with value 0 and gradient 0 (not inf) where s <= 0."""
+    positive = s > 0
+    return xp.where(positive, xp.sqrt(xp.where(positive, s, xp.ones_like(s))), xp.zeros_like(s))
+
+
+def _unit(xp, x):
+    """Rows (last axis) scaled to unit L2 norm; zero rows stay zero."""
+    norm = _safe_sqrt(xp, xp.sum(x * x, axis=-1, keepdims=True))
+    return x / xp.maximum(norm, NORM_EPS)
+
+
+def _relu(xp, x):
+    return xp.maximum(x, 0.0)
+
+
+def _eye(xp, n: int, like):
+    idx = xp.arange(n, device=array_api_compat.device(like))
+    return xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
+
+
+def _pairwise_distances(xp, x, distance: str):
+    """(N, N) distances between the rows of ``x``."""
+    if distance == "cosine":
+        u = _unit(xp, x)
+        return 1.0 - xp.matmul(u, xp.matrix_transpose(u))
+    diff = xp.expand_dims(x, axis=1) - xp.expand_dims(x, axis=0)
+    sq = xp.sum(diff * diff, axis=-1)
+    return sq if distance == "squared_euclidean" else _safe_sqrt(xp, sq)
+
+
+def _p_norm(xp, v, p: float):
+    """||v||_p along the last axis with finite gradients at v = 0."""
+    a = xp.abs(v)
+    if p == math.inf:
+        return xp.max(a, axis=-1)
+    if p == 2.0:
+        return _safe_sqrt(xp, xp.sum(v * v, axis=-1))
+    if p == 1.0:
+        return xp.sum(a, axis=-1)
+    return safe_pow(xp, xp.sum(safe_pow(xp, a, p), axis=-1), 1.0 / p)
+
+
+def _pairwise_distance(xp, x1, x2, p: float, eps: float):
+    """``torch.nn.functional.pairwise_distance``: ||x1 - x2 + eps||_p."""
+    return _p_norm(xp, x1 - x2 + eps, p)
+
+
+def _labelled_batch(loss, embeddings, labels, weight, mask, reduction):
+    """Validate (N, D) embeddings with (N,) integer labels; returns the
+    embeddings, the labels and the per-anchor ``Batch``."""
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"embeddings": embeddings, "labels": labels}, reduction=reduction,
+        floating=("embeddings",), integral=("labels",),
+    )
+    x, y = arrays["embeddings"], arrays["labels"]
+    if x.ndim != 2:
+        raise ValueError(
+            f"{loss}: embeddings must have shape (N, D) (one embedding per row); received shape {tuple(x.shape)}"
+        )
+    check_shape(loss, "labels", y, (x.shape[0],), "one label per embedding")
+    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=weight, mask=mask,
+                       dtype=dtype, out_dtype=out_dtype)
+    return x, y, batch
+
+
+def _class_labels(loss, xp, labels, num_classes: int):
+    if is_concrete(labels) and array_api_compat.size(labels):
+        bad = xp.logical_or(labels < 0, labels >= num_classes)
+        if any_true(xp, bad):
+            raise ValueError(
+                f"{loss}: labels must hold class indices in [0, {num_classes}); received {int(labels[bad][0])}"
+            )
+
+
+def _pair_masks(xp, y, mask):
+    """Same-label and 'other present sample' (N, N) booleans: entry (i, j) is
+    True when j != i and j is not masked out."""
+    n = y.shape[0]
+    same = xp.expand_dims(y, axis=1) == xp.expand_dims(y, axis=0)
+    others = xp.logical_not(_eye(xp, n, y))
+    if mask is not None:
+        others = xp.logical_and(others, xp.expand_dims(mask, axis=0))
+    return same, others
+
+
+def _empty(batch, x, reduction):
+    """The reduction of a batch without samples."""
+    xp = batch.xp
+    return reduce(batch, xp.zeros((0,), dtype=batch.dtype, device=array_api_compat.device(x)), reduction)
+
+
+def _per_row_mean(xp, values, keep):
+    """Mean of ``values`` over the True entries of ``keep`` per row, and
+    whether the row has any."""
+    count = xp.sum(xp.astype(keep, values.dtype), axis=1)
+    total = xp.sum(xp.where(keep, values, xp.zeros_like(values)), axis=1)
+    has = count > 0
+    return total / xp.where(has, count, xp.ones_like(count)), has
+
+
+def _sign_target(loss, xp, target, shape, what, dtype):
+    """A {-1, +1} target of ``shape`` as booleans (True where +1)."""
+    check_real(loss, "target", xp, target)
+    check_shape(loss, "target", target, shape, what)
+    t = as_float(loss, "target", xp, target, dtype)
+    check_no_nan(loss, "target", xp, t)
+    check_values(loss, "target", xp, t, D.SIGN)
+    return t
+
+
+# -- pairs ----------------------------------------------------------------------
+
+
+def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction="mean"):
+    r"""Contrastive loss on precomputed pair distances (Hadsell, Chopra & LeCun 2006).
+
+    .. math::
+        \ell = \tfrac12\, s\, d^2 + \tfrac12 (1 - s) \max(0,\ m - d)^2
+
+    for a pair at distance :math:`d \ge 0` with :math:`s = 1` when the two
+    samples are similar (same class) and :math:`s = 0` otherwise: similar
+    pairs are pulled together, dissimilar pairs pushed beyond the margin
+    :math:`m`. The factor 1/2 is Hadsell et al.'s (the common code without it
+    is twice this value).
+
+    Args:
+        distance: pair distances, any shape, floating, >= 0 (NaN propagates).
+        same: booleans, or 0/1 numbers, of ``distance``'s shape: 1 for a
+            similar pair.
+        margin: :math:`m \ge 0`.
+        weight, mask: per pair, ``distance``'s shape.
+        reduction: "none" (per pair), "mean" or "sum".
+
+    Use ``contrastive_embeddings`` for all pairs of a labelled batch.
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> d = np.array([0.5, 0.3, 2.0])
+    >>> losskit.contrastive(d, np.array([True, False, False]), reduction="none")
+    array([0.125, 0.245, 0.   ])
+
+    References: Hadsell, Chopra, LeCun (2006), Dimensionality Reduction by
+    Learning an Invariant Mapping, CVPR.
+    """
+    loss = "contrastive"
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"distance": distance, "same": same}, reduction=reduction, floating=("distance",)
+    )
+    d, s = arrays["distance"], arrays["same"]
+    check_values(loss, "distance", xp, d, D.NONNEGATIVE)
+    check_real(loss, "same", xp, s)
+    check_shape(loss, "same", s, d.shape, "the shape of distance")
+    if s.dtype != xp.bool:
+        s = as_float(loss, "same", xp, s, dtype)
+        check_no_nan(loss, "same", xp, s)
+        check_values(loss, "same", xp, s, D.BINARY)
+        s = s == 1.0
+    batch = per_sample(loss, xp, tuple(d.shape), "the shape of distance", weight=weight, mask=mask,
+                       dtype=dtype, out_dtype=out_dtype)
+    values = 0.5 * xp.where(s, d * d, _relu(xp, margin - d) ** 2)
+    return reduce(batch, values, reduction)
+
+
+def contrastive_embeddings(
+    embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
+):
+    r"""Contrastive loss over every pair of a labelled batch of embeddings.
+
+    For anchor :math:`i`, the mean over the other samples :math:`j \ne i` of
+    the pair loss of ``contrastive``:
+
+    .. math::
+        \ell_i = \frac{1}{N - 1} \sum_{j \ne i} \tfrac12 \left[
+            s_{ij}\, d_{ij}^2 + (1 - s_{ij}) \max(0,\ m - d_{ij})^2 \right],
+        \qquad s_{ij} = [y_i = y_j]
+
+    Each unordered pair thus appears twice, once per anchor. ``distance``:
+    "euclidean" :math:`\|x_i - x_j\|`, "squared_euclidean", or "cosine"
+    :math:`1 - \cos(x_i, x_j)`. A masked sample is removed from the batch;
+    an anchor with no other sample contributes nothing.
+
+    Args:
+        embeddings: (N, D), floating.
+        labels: (N,) integers (class or group ids).
+        margin: :math:`m \ge 0`.
+        distance: "euclidean" (default), "squared_euclidean" or "cosine".
+        weight, mask: per anchor, (N,).
+        reduction: "none" (per anchor, (N,)), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[0.0, 0.0], [0.0, 0.5], [3.0, 0.0]])
+    >>> losskit.contrastive_embeddings(x, np.array([0, 0, 1]), reduction="none")
+    array([0.0625, 0.0625, 0.    ])
+
+    References: Hadsell, Chopra, LeCun (2006), Dimensionality Reduction by
+    Learning an Invariant Mapping, CVPR.
+    """
+    loss = "contrastive_embeddings"
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    check_choice(loss, "distance", distance, DISTANCES)
+    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+    xp = batch.xp
+    if x.shape[0] == 0:
+        return _empty(batch, x, reduction)
+    d = _pairwise_distances(xp, x, distance)
+    same, others = _pair_masks(xp, y, batch.mask)
+    pair = 0.5 * xp.where(same, d * d, _relu(xp, margin - d) ** 2)
+    values, has_other = _per_row_mean(xp, pair, others)
+    return reduce(batch, xp.where(has_other, values, xp.zeros_like(values)), reduction, valid=has_other)
+
+
+# -- triplets -----------------------------------------------------------------
+
+
+def _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction):
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"anchor": anchor, "positive": positive, "negative": negative}, reduction=reduction,
+        floating=("anchor", "positive", "negative"),
+    )
+    a, p, n = arrays["anchor"], arrays["positive"], arrays["negative"]
+    if a.ndim not in (1, 2):
+        raise ValueError(
+            f"{loss}: anchor must have shape (N, D) or (D,); received shape {tuple(a.shape)}"
+        )
+    check_shape(loss, "positive", p, a.shape, "the shape of anchor")
+    check_shape(loss, "negative", n, a.shape, "the shape of anchor")
+    batch = per_sample(loss, xp, tuple(a.shape[:-1]), "one value per triplet", weight=weight, mask=mask,
+                       dtype=dtype, out_dtype=out_dtype)
+    return xp, a, p, n, batch
+
+
+def triplet_margin(
+    anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-6, swap=False, weight=None, mask=None,
+    reduction="mean",
+):
+    r"""Triplet margin loss on given (anchor, positive, negative) triplets.
+
+    .. math::
+        \ell = \max(0,\ d(a, p) - d(a, n) + m), \qquad d(x, y) = \|x - y + \varepsilon\|_p
+
+    With ``swap=True`` (Balntas et al. 2016) :math:`d(a, n)` is replaced by
+    :math:`\min(d(a, n), d(p, n))`. Identical to
+    ``torch.nn.functional.triplet_margin_loss`` (the same :math:`\varepsilon`
+    added to the difference, as its ``pairwise_distance``). optax's
+    ``triplet_margin_loss`` adds its eps inside the root instead,
+    :math:`(\sum |a - p|^p + \varepsilon)^{1/p}`: the two agree at
+    ``eps=0``. Gradients stay finite where the difference is 0.
+
+    Args:
+        anchor, positive, negative: (N, D) or (D,), floating, one shape.
+        margin: :math:`m \ge 0`.
+        p: the norm's degree, > 0 (``math.inf`` for the max norm).
+        eps: :math:`\varepsilon \ge 0`.
+        swap: use the distance swap.
+        weight, mask: per triplet, (N,) (or () for one triplet).
+        reduction: "none" (per triplet), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> a, p, n = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([[1.5, 0.0]])
+    >>> round(float(losskit.triplet_margin(a, p, n, eps=0.0)), 6)
+    0.5
+
+    References: Schroff, Kalenichenko, Philbin (2015), FaceNet, CVPR;
+    Balntas, Riba, Ponsa, Mikolajczyk (2016), Learning local feature
+    descriptors with triplets and shallow convolutional neural networks, BMVC.
+    """
+    loss = "triplet_margin"
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    p = check_param(loss, "p", p, P_DOMAIN)
+    eps = check_param(loss, "eps", eps, D.NONNEGATIVE)
+    check_bool(loss, "swap", swap)
+    xp, a, pos, neg, batch = _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction)
+    d_ap = _pairwise_distance(xp, a, pos, p, eps)
+    d_an = _pairwise_distance(xp, a, neg, p, eps)
+    if swap:
+        d_an = xp.minimum(d_an, _pairwise_distance(xp, pos, neg, p, eps))
+    return reduce(batch, _relu(xp, margin + d_ap - d_an), reduction)
+
+
+def triplet_margin_with_distance(
+    anchor, positive, negative, *, distance_fn=None, margin=1.0, swap=False, weight=None, mask=None,
+    reduction="mean",
+):
+    r"""Triplet margin loss with a distance function of your choice.
+
+    .. math::
+        \ell = \max(0,\ \delta(a, p) - \delta(a, n) + m)
+
+    (with ``swap=True``, :math:`\delta(a, n)` becomes
+    :math:`\min(\delta(a, n), \delta(p, n))`). Identical to
+    ``torch.nn.functional.triplet_margin_with_distance_loss``.
+
+    Args:
+        anchor, positive, negative: (N, D) or (D,), floating, one shape.
+        distance_fn: a callable ``(x1, x2) -> distances`` taking two arrays
+            of the inputs' backend and shape and returning one non-negative
+            distance per row, shape (N,) (or ()). ``None`` (default) is
+            PyTorch's default, ``pairwise_distance`` with p=2 and eps=1e-6:
+            :math:`\|x_1 - x_2 + 10^{-6}\|_2`, as ``triplet_margin``.
+        margin: :math:`m \ge 0` (PyTorch asks for > 0).
+        swap: use the distance swap.
+        weight, mask: per triplet.
+        reduction: "none" (per triplet), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> cosine_distance = lambda u, v: 1.0 - (u * v).sum(-1) / np.sqrt((u * u).sum(-1) * (v * v).sum(-1))
+    >>> a, p, n = np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]), np.array([[0.0, 1.0]])
+    >>> round(float(losskit.triplet_margin_with_distance(a, p, n, distance_fn=cosine_distance)), 6)
+    0.292893
+
+    References: Schroff, Kalenichenko, Philbin (2015), FaceNet, CVPR.
+    """
+    loss = "triplet_margin_with_distance"
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    check_bool(loss, "swap", swap)
+    if distance_fn is not None and not callable(distance_fn):
+        raise TypeError(
+            f"{loss}: distance_fn must be a callable (x1, x2) -> distances or None; "
+            f"received {type(distance_fn).__name__}"
+        )
+    xp, a, pos, neg, batch = _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction)
+    shape = tuple(a.shape[:-1])
+
+    def dist(u, v):
+        if distance_fn is None:
+            return _pairwise_distance(xp, u, v, 2.0, 1e-6)
+        out = distance_fn(u, v)
+        if not array_api_compat.is_array_api_obj(out):
+            raise TypeError(f"{loss}: distance_fn must return an array; received {type(out).__name__}")
+        if tuple(out.shape) != shape:
+            raise ValueError(
+                f"{loss}: distance_fn must return shape {shape} (one distance per triplet); "
+                f"received shape {tuple(out.shape)}"
+            )
+        return out if out.dtype == batch.dtype else xp.astype(out, batch.dtype)
+
+    d_ap = dist(a, pos)
+    d_an = dist(a, neg)
+    if swap:
+        d_an = xp.minimum(d_an, dist(pos, neg))
+    return reduce(batch, _relu(xp, margin + d_ap - d_an), reduction)
+
+
+def _mined(loss, embeddings, labels, margin, distance, weight, mask, reduction):
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    check_choice(loss, "distance", distance, DISTANCES)
+    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+    if x.shape[0] == 0:
+        return None, None, None, None, batch, margin, x
+    xp = batch.xp
+    d = _pairwise_distances(xp, x, distance)
+    same, others = _pair_masks(xp, y, batch.mask)
+    positives = xp.logical_and(same, others)
+    negatives = xp.logical_and(xp.logical_not(same), others)
+    return xp, d, positives, negatives, batch, margin, x
+
+
+def batch_hard_triplet(
+    embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
+):
+    r"""Batch-hard triplet loss (Hermans, Beyer & Leibe 2017).
+
+    For each anchor :math:`i`, its hardest positive (the farthest sample of
+    its class) and hardest negative (the nearest sample of another class)
+    inside the batch:
+
+    .. math::
+        \ell_i = \max\!\Big(0,\ \max_{j:\, y_j = y_i,\, j \ne i} d_{ij}
+                 - \min_{k:\, y_k \ne y_i} d_{ik} + m\Big)
+
+    An anchor without a positive or without a negative contributes nothing
+    (0 in "none", not counted by "mean"); a batch of one class gives 0 with a
+    zero gradient. ``distance``: "euclidean" (default, with a safe square
+    root: finite gradients at identical embeddings), "squared_euclidean" or
+    "cosine" (:math:`1 - \cos`). Memory O(N² D).
+
+    Args:
+        embeddings: (N, D), floating.
+        labels: (N,) integers.
+        margin: :math:`m \ge 0`.
+        distance: "euclidean", "squared_euclidean" or "cosine".
+        weight, mask: per anchor, (N,); a masked sample leaves the batch.
+        reduction: "none" (per anchor), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[0.0, 0.0], [1.0, 0.0], [1.5, 0.0], [3.0, 0.0]])
+    >>> losskit.batch_hard_triplet(x, np.array([0, 0, 1, 1]), reduction="none")
+    array([0.5, 1.5, 2. , 0.5])
+
+    References: Hermans, Beyer, Leibe (2017), In Defense of the Triplet Loss
+    for Person Re-Identification, arXiv:1703.07737.
+    """
+    loss = "batch_hard_triplet"
+    xp, d, positives, negatives, batch, margin, x = _mined(
+        loss, embeddings, labels, margin, distance, weight, mask, reduction
+    )
+    if d is None:
+        return _empty(batch, x, reduction)
+    low = xp.min(d) - 1.0  # fillers below / above every distance: never chosen when a real entry exists
+    high = xp.max(d) + 1.0
+    hardest_positive = xp.max(xp.where(positives, d, xp.zeros_like(d) + low), axis=1)
+    hardest_negative = xp.min(xp.where(negatives, d, xp.zeros_like(d) + high), axis=1)
+    valid = xp.logical_and(xp.any(positives, axis=1), xp.any(negatives, axis=1))
+    values = _relu(xp, hardest_positive - hardest_negative + margin)
+    return reduce(batch, xp.where(valid, values, xp.zeros_like(values)), reduction, valid=valid)
+
+
+def batch_all_triplet(
+    embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
+):
+    r"""Batch-all triplet loss: every valid triplet of the batch (Hermans et al. 2017).
+
+    For anchor :math:`i`, the mean over its valid triplets, :math:`P_i`
+    (positives: same label, :math:`j \ne i`) times :math:`N_i` (negatives:
+    another label):
+
+    .. math::
+        \ell_i = \frac{1}{|P_i|\,|N_i|} \sum_{j \in P_i} \sum_{k \in N_i}
+                 \max(0,\ d_{ij} - d_{ik} + m)
+
+    "mean" then averages over the anchors that have at least one valid
+    triplet. This is a mean of per-anchor means, not Hermans et al.'s mean
+    over all triplets of the batch (anchors with many triplets weigh more
+    there; ``weight = |P_i| |N_i|`` recovers it), and it averages over all
+    valid triplets, also those with zero loss (their "BA≠0" variant divides
+    by the active ones only). Anchors without a positive or a negative
+    contribute nothing. Memory O(N³).
+
+    Args:
+        embeddings: (N, D), floating.
+        labels: (N,) integers.
+        margin: :math:`m \ge 0`.
+        distance: "euclidean", "squared_euclidean" or "cosine".
+        weight, mask: per anchor, (N,); a masked sample leaves the batch.
+        reduction: "none" (per anchor), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[0.0, 0.0], [1.0, 0.0], [1.5, 0.0], [3.0, 0.0]])
+    >>> losskit.batch_all_triplet(x, np.array([0, 0, 1, 1]), reduction="none")
+    array([0.25, 0.75, 1.5 , 0.25])
+
+    References: Hermans, Beyer, Leibe (2017), In Defense of the Triplet Loss
+    for Person Re-Identification, arXiv:1703.07737; Schroff, Kalenichenko,
+    Philbin (2015), FaceNet, CVPR.
+    """
+    loss = "batch_all_triplet"
+    xp, d, positives, negatives, batch, margin, x = _mined(
+        loss, embeddings, labels, margin, distance, weight, mask, reduction
+    )
+    if d is None:
+        return _empty(batch, x, reduction)
+    # (i, j, k): anchor i, positive j, negative k
+    triplets = xp.logical_and(xp.expand_dims(positives, axis=2), xp.expand_dims(negatives, axis=1))
+    values = _relu(xp, xp.expand_dims(d, axis=2) - xp.expand_dims(d, axis=1) + margin)
+    n = x.shape[0]
+    flat = (n, n * n)
+    per_anchor, valid = _per_row_mean(xp, xp.reshape(values, flat), xp.reshape(triplets, flat))
+    return reduce(batch, xp.where(valid, per_anchor, xp.zeros_like(per_anchor)), reduction, valid=valid)
+
+
+# -- cosine and ranking -------------------------------------------------------
+
+
+def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=None, reduction="mean"):
+    r"""Cosine embedding loss: similar pairs towards cosine 1, dissimilar below a margin.
+
+    .. math::
+        \ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\
+               \max(0,\ \cos(x_1, x_2) - m) & y = -1 \end{cases}
+        \qquad \cos(x_1, x_2) = \frac{x_1 \cdot x_2}
+               {\sqrt{\|x_1\|^2 + 10^{-12}}\ \sqrt{\|x_2\|^2 + 10^{-12}}}
+
+    Identical to ``torch.nn.functional.cosine_embedding_loss`` (the same
+    :math:`10^{-12}` under the roots), so a zero vector has cosine 0 and a
+    finite gradient.
+
+    Args:
+        input1, input2: (N, D) or (D,), floating, one shape.
+        target: (N,) (or ()), values in {-1, 1} (integers or floats).
+        margin: :math:`m \in [-1, 1]`; 0 to 0.5 is usual.
+        weight, mask: per pair.
+        reduction: "none" (per pair), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x1, x2 = np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[1.0, 1.0], [1.0, 1.0]])
+    >>> losskit.cosine_embedding(x1, x2, np.array([1, -1]), reduction="none").round(6)
+    array([0.292893, 0.707107])
+    """
+    loss = "cosine_embedding"
+    margin = check_param(loss, "margin", margin, COSINE_MARGIN_DOMAIN)
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"input1": input1, "input2": input2, "target": target}, reduction=reduction,
+        floating=("input1", "input2"),
+    )
+    x1, x2 = arrays["input1"], arrays["input2"]
+    if x1.ndim not in (1, 2):
+        raise ValueError(f"{loss}: input1 must have shape (N, D) or (D,); received shape {tuple(x1.shape)}")
+    check_shape(loss, "input2", x2, x1.shape, "the shape of input1")
+    shape = tuple(x1.shape[:-1])
+    t = _sign_target(loss, xp, arrays["target"], shape, "one value per pair", dtype)
+    batch = per_sample(loss, xp, shape, "one value per pair", weight=weight, mask=mask, dtype=dtype,
+                       out_dtype=out_dtype)
+    eps = 1e-12
+    cos = xp.sum(x1 * x2, axis=-1) / (
+        xp.sqrt(xp.sum(x1 * x1, axis=-1) + eps) * xp.sqrt(xp.sum(x2 * x2, axis=-1) + eps)
+    )
+    values = xp.where(t > 0, 1.0 - cos, _relu(xp, cos - margin))
+    return reduce(batch, values, reduction)
+
+
+def margin_ranking(input1, input2, target, *, margin=0.0, weight=None, mask=None, reduction="mean"):
+    r"""Margin ranking loss: ``input1`` should rank above ``input2`` where the target is 1.
+
+    .. math::
+        \ell = \max(0,\ -y\,(x_1 - x_2) + m), \qquad y \in \{-1, 1\}
+
+    Identical to ``torch.nn.functional.margin_ranking_loss``.
+
+    Args:
+        input1, input2: scores, any shape, floating, one shape.
+        target: ``input1``'s shape, values in {-1, 1}: 1 where ``input1``
+            should be the larger.
+        margin: :math:`m`, any real.
+        weight, mask: per element.
+        reduction: "none" (per element), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> losskit.margin_ranking(np.array([2.0, 0.5]), np.array([1.0, 1.0]), np.array([1, 1]),
+    ...                        margin=0.5, reduction="none")
+    array([0., 1.])
+    """
+    loss = "margin_ranking"
+    margin = check_param(loss, "margin", margin, D.REAL)
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"input1": input1, "input2": input2, "target": target}, reduction=reduction,
+        floating=("input1", "input2"),
+    )
+    x1, x2 = arrays["input1"], arrays["input2"]
+    check_shape(loss, "input2", x2, x1.shape, "the shape of input1")
+    t = _sign_target(loss, xp, arrays["target"], tuple(x1.shape), "the shape of input1", dtype)
+    batch = per_sample(loss, xp, tuple(x1.shape), "the shape of input1", weight=weight, mask=mask,
+                       dtype=dtype, out_dtype=out_dtype)
+    return reduce(batch, _relu(xp, -t * (x1 - x2) + margin), reduction)
+
+
+# -- softmax-based: InfoNCE, SupCon, ArcFace/CosFace ---------------------------
+
+
+def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=None, reduction="mean"):
+    r"""InfoNCE / NT-Xent: a softmax over similarities that picks out the positive.
+
+    Embeddings are L2-normalised first (similarities are cosines;
+    :math:`u = x / \max(\|x\|, 10^{-12})`, so zero vectors are finite), and
+    :math:`\tau` is the temperature.
+
+    **Two views** (``negatives=None``, SimCLR's NT-Xent): ``query[i]`` and
+    ``key[i]`` are two views of sample :math:`i`. In the 2N concatenated
+    embeddings :math:`z`, each one's positive is its partner and the other
+    2N - 2 are its negatives:
+
+    .. math::
+        \ell(a) = -\log \frac{\exp(z_a \cdot z_{a^+} / \tau)}
+                  {\sum_{b \ne a} \exp(z_a \cdot z_b / \tau)}, \qquad
+        \ell_i = \tfrac12 \big(\ell(q_i) + \ell(k_i)\big)
+
+    (symmetric). The mean over pairs equals
+    ``optax.losses.ntxent(concat([query, key]), labels=concat([arange(N), arange(N)]))``
+    (up to its normalisation floor). A masked pair leaves the batch: it is
+    no one's negative.
+
+    **Explicit negatives** (``negatives`` given, (N, K, D) per query or
+    (K, D) shared, as in MoCo's queue): cross-entropy with the positive at
+    index 0,
+
+    .. math::
+        \ell_i = -\log \frac{\exp(q_i \cdot k_i / \tau)}
+                 {\exp(q_i \cdot k_i / \tau) + \sum_k \exp(q_i \cdot n_k / \tau)}
+
+    (other keys of the batch are not negatives in this form).
+
+    Args:
+        query, key: (N, D), floating; row i of each is a positive pair.
+        temperature: :math:`\tau > 0` (default 0.1; optax's ntxent uses 0.07).
+        negatives: None, (N, K, D) or (K, D), floating.
+        weight, mask: per pair / query, (N,).
+        reduction: "none" (per pair, (N,)), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(losskit.info_nce(q, q, temperature=1.0)), 6)  # -log(e / (e + 2))
+    0.551445
+
+    References: van den Oord, Li, Vinyals (2018), Representation Learning
+    with Contrastive Predictive Coding, arXiv:1807.03748; Chen, Kornblith,
+    Norouzi, Hinton (2020), A Simple Framework for Contrastive Learning of
+    Visual Representations (SimCLR), ICML; He et al. (2020), Momentum
+    Contrast (MoCo), CVPR.
+    """
+    loss = "info_nce"
+    temperature = check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"query": query, "key": key, "negatives": negatives}, reduction=reduction,
+        floating=("query", "key", "negatives"),
+    )
+    q, k, neg = arrays["query"], arrays["key"], arrays["negatives"]
+    if q.ndim != 2:
+        raise ValueError(f"{loss}: query must have shape (N, D) (one embedding per row); received shape {tuple(q.shape)}")
+    check_shape(loss, "key", k, q.shape, "the shape of query")
+    n, dim = q.shape
+    if neg is not None and not (
+        (neg.ndim == 3 and neg.shape[0] == n and neg.shape[2] == dim) or (neg.ndim == 2 and neg.shape[1] == dim)
+    ):
+        raise ValueError(
+            f"{loss}: negatives must have shape ({n}, K, {dim}) (per query) or (K, {dim}) (shared); "
+            f"received shape {tuple(neg.shape)}"
+        )
+    batch = per_sample(loss, xp, (n,), "one value per query", weight=weight, mask=mask, dtype=dtype,
+                       out_dtype=out_dtype)
+    if n == 0:
+        return _empty(batch, q, reduction)
+    uq, uk = _unit(xp, q), _unit(xp, k)
+    positive = xp.sum(uq * uk, axis=1) / temperature
+    if neg is not None:
+        un = _unit(xp, neg)
+        if un.ndim == 2:
+            other = xp.matmul(uq, xp.matrix_transpose(un)) / temperature
+        else:
+            other = xp.sum(xp.expand_dims(uq, axis=1) * un, axis=2) / temperature
+        logits = xp.concat([xp.expand_dims(positive, axis=1), other], axis=1)
+        return reduce(batch, logsumexp(xp, logits, axis=1) - positive, reduction)
+    z = xp.concat([uq, uk], axis=0)
+    sim = xp.matmul(z, xp.matrix_transpose(z)) / temperature
+    idx = xp.arange(2 * n, device=array_api_compat.device(z))
+    partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
+    keep = xp.logical_not(_eye(xp, 2 * n, z))
+    if batch.mask is not None:
+        keep = xp.logical_and(keep, xp.expand_dims(xp.concat([batch.mask, batch.mask]), axis=0))
+    keep = xp.logical_or(keep, partner)  # every row keeps its positive: never all -inf
+    lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1)
+    per_view = lse - xp.concat([positive, positive])
+    return reduce(batch, 0.5 * (per_view[:n] + per_view[n:]), reduction)
+
+
+def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, mask=None, reduction="mean"):
+    r"""Supervised contrastive loss, SupCon :math:`\mathcal{L}^{sup}_{out}` (Khosla et al. 2020).
+
+    With L2-normalised embeddings :math:`z` (similarities are cosines), the
+    positives :math:`P(i)` of anchor :math:`i` (same label, :math:`j \ne i`)
+    and all other samples :math:`A(i)`:
+
+    .. math::
+        \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)} \log
+                 \frac{\exp(z_i \cdot z_p / \tau)}{\sum_{a \in A(i)} \exp(z_i \cdot z_a / \tau)}
+
+    An anchor without a positive contributes nothing (0 in "none", not
+    counted by "mean"). With two views per label this is NT-Xent
+    (``info_nce``, ``optax.losses.ntxent``); with several positives it keeps
+    the other positives in the denominator, where optax's ntxent leaves
+    them out. No ``temperature / base_temperature`` factor (the reference
+    code's) is applied.
+
+    Args:
+        embeddings: (N, D), floating (e.g. all views of a batch stacked).
+        labels: (N,) integers.
+        temperature: :math:`\tau > 0` (default 0.1; Khosla et al. use 0.07
+            to 0.1).
+        weight, mask: per anchor, (N,); a masked sample leaves the batch.
+        reduction: "none" (per anchor), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> losskit.supervised_contrastive(x, np.array([0, 0, 1]), temperature=1.0, reduction="none").round(6)
+    array([0.313262, 0.313262, 0.      ])
+
+    References: Khosla et al. (2020), Supervised Contrastive Learning, NeurIPS.
+    """
+    loss = "supervised_contrastive"
+    temperature = check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
+    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+    xp = batch.xp
+    n = x.shape[0]
+    if n == 0:
+        return _empty(batch, x, reduction)
+    u = _unit(xp, x)
+    sim = xp.matmul(u, xp.matrix_transpose(u)) / temperature
+    same, others = _pair_masks(xp, y, batch.mask)
+    positives = xp.logical_and(same, others)
+    # a row with no other sample keeps its own entry, so its log-sum-exp is finite (the anchor does not count)
+    alone = xp.logical_not(xp.any(others, axis=1, keepdims=True))
+    keep = xp.logical_or(others, xp.logical_and(_eye(xp, n, x), alone))
+    lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1, keepdims=True)
+    mean_log_prob, valid = _per_row_mean(xp, sim - lse, positives)
+    values = xp.where(valid, -mean_log_prob, xp.zeros_like(mean_log_prob))
+    return reduce(batch, values, reduction, valid=valid)
+
+
+def _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction):
+    xp, arrays, dtype, out_dtype = structured(
+        loss, {"embeddings": embeddings, "labels": labels, "centers": centers}, reduction=reduction,
+        floating=("embeddings", "centers"), integral=("labels",),
+    )
+    x, y, c = arrays["embeddings"], arrays["labels"], arrays["centers"]
+    if x.ndim != 2:
+        raise ValueError(
+            f"{loss}: embeddings must have shape (N, D) (one embedding per row); received shape {tuple(x.shape)}"
+        )
+    check_shape(loss, "labels", y, (x.shape[0],), "one label per embedding")
+    if c.ndim != 2 or c.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{loss}: centers must have shape (C, {x.shape[1]}) (one vector per class, the embeddings' "
+            f"dimension); received shape {tuple(c.shape)}"
+        )
+    _class_labels(loss, xp, y, c.shape[0])
+    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=weight, mask=mask,
+                       dtype=dtype, out_dtype=out_dtype)
+    return xp, x, y, c, batch
+
+
+def center_loss(embeddings, labels, centers, *, weight=None, mask=None, reduction="mean"):
+    r"""Center loss (Wen et al. 2016): squared distance to the class center.
+
+    .. math::
+        \ell_i = \tfrac12 \|x_i - c_{y_i}\|^2
+
+    ``reduction="sum"`` is the paper's :math:`\mathcal{L}_C`; it is used next
+    to a softmax loss, :math:`\mathcal{L}_S + \lambda \mathcal{L}_C`.
+    Autograd also gives the centers a gradient, :math:`c_{y_i} - x_i`; the
+    paper instead moves each center by the mean of its samples' differences
+    with a rate :math:`\alpha` (pass the centers detached and update them
+    yourself for that rule).
+
+    Args:
+        embeddings: (N, D) deep features, floating.
+        labels: (N,) integer class indices in [0, C).
+        centers: (C, D), floating: one center per class.
+        weight, mask: per sample, (N,).
+        reduction: "none" (per sample), "mean" or "sum".
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x, c = np.array([[1.0, 1.0], [0.0, 3.0]]), np.array([[0.0, 1.0], [0.0, 1.0]])
+    >>> losskit.center_loss(x, np.array([0, 1]), c, reduction="none")
+    array([0.5, 2. ])
+
+    References: Wen, Zhang, Li, Qiao (2016), A Discriminative Feature Learning
+    Approach for Deep Face Recognition, ECCV.
+    """
+    loss = "center_loss"
+    xp, x, y, c, batch = _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction)
+    diff = x - xp.take(c, y, axis=0)
+    return reduce(batch, 0.5 * xp.sum(diff * diff, axis=1), reduction)
+
+
+def additive_margin_softmax(
+    embeddings, labels, centers, *, variant="arcface", margin=None, scale=64.0, easy_margin=False,
+    weight=None, mask=None, reduction="mean",
+):
+    r"""Additive-margin softmax: ArcFace (angular margin) or CosFace (cosine margin).
+
+    Embeddings and class vectors (``centers``, the last layer's weight rows)
+    are L2-normalised, so the logits are cosines
+    :math:`\cos\theta_c = \hat x \cdot \hat w_c`. The label's logit gets a
+    margin, all are multiplied by the scale :math:`s`, then cross-entropy:
+
+    .. math::
+        \ell = -\log \frac{e^{s\,\psi(\theta_y)}}
+               {e^{s\,\psi(\theta_y)} + \sum_{c \ne y} e^{s \cos\theta_c}},\qquad
+        \psi(\theta) = \begin{cases} \cos(\theta + m) & \text{ArcFace} \\
+                       \cos\theta - m & \text{CosFace} \end{cases}
+
+    ArcFace computes :math:`\cos(\theta + m) = \cos\theta\cos m -
+    \sin\theta \sin m` with :math:`\sin\theta = \sqrt{1 - \cos^2\theta}`
+    through a safe square root, so gradients are finite at
+    :math:`\cos\theta = \pm 1` (``arccos`` is not used). Beyond
+    :math:`\theta > \pi - m`, where :math:`\cos(\theta + m)` would rise again,
+    it uses :math:`\cos\theta - m \sin m` (the reference implementation's
+    rule); with ``easy_margin=True`` the margin applies only where
+    :math:`\cos\theta > 0` (:math:`\psi = \cos\theta` elsewhere).
+
+    Args:
+        embeddings: (N, D), floating.
+        labels: (N,) integer class indices in [0, C).
+        centers: (C, D), floating: one (learned) vector per class.
+        variant: "arcface" (default) or "cosface".
+        margin: :math:`m`; None is the variant's usual value, 0.5 for
+            ArcFace (in [0, pi/2]) and 0.35 for CosFace (>= 0).
+        scale: :math:`s > 0` (default 64).
+        easy_margin: ArcFace only: margin only where the cosine is positive.
+        weight, mask: per sample, (N,).
+        reduction: "none" (per sample), "mean" or "sum".
+
+    With ``margin=0`` both are cross-entropy on :math:`s \cos\theta`.
+
+    Example:
+
+    >>> import numpy as np, losskit
+    >>> x, w = np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(losskit.additive_margin_softmax(x, np.array([0]), w, variant="cosface", scale=10.0)), 6)
+    0.001502
+
+    References: Deng, Guo, Xue, Zafeiriou (2019), ArcFace: Additive Angular
+    Margin Loss for Deep Face Recognition, CVPR; Wang et al. (2018), CosFace:
+    Large Margin Cosine Loss for Deep Face Recognition, CVPR; Wang, Cheng,
+    Liu, Liu (2018), Additive Margin Softmax for Face Verification, IEEE SPL.
+    """
+    loss = "additive_margin_softmax"
+    check_choice(loss, "variant", variant, VARIANTS)
+    if margin is None:
+        margin = DEFAULT_MARGINS[variant]
+    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    if variant == "arcface" and not ARCFACE_MARGIN_DOMAIN.contains_scalar(margin):
+        raise ValueError(
+            f"{loss}: margin must be {ARCFACE_MARGIN_DOMAIN.describe()} when variant='arcface'; "
+            f"received margin={margin!r}"
+        )
+    scale = check_param(loss, "scale", scale, SCALE_DOMAIN)
+    check_bool(loss, "easy_margin", easy_margin)
+    xp, x, y, c, batch = _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction)
+    if x.shape[0] == 0:
+        return _empty(batch, x, reduction)
+    cos = xp.matmul(_unit(xp, x), xp.matrix_transpose(_unit(xp, c)))  # (N, C)
+    hot = one_hot(xp, y, c.shape[0], axis=1, dtype=xp.bool)
+    cos_y = xp.sum(xp.where(hot, cos, xp.zeros_like(cos)), axis=1)
+    if variant == "cosface":
+        psi = cos_y - margin
+    else:
+        sin_y = _safe_sqrt(xp, (1.0 - cos_y) * (1.0 + cos_y))
+        psi = cos_y * math.cos(margin) - sin_y * math.sin(margin)
+        if easy_margin:
+            psi = xp.where(cos_y > 0, psi, cos_y)
+        else:
+            psi = xp.where(cos_y > math.cos(math.pi - margin), psi, cos_y - math.sin(math.pi - margin) * margin)
+    logits = scale * xp.where(hot, xp.expand_dims(psi, axis=1), cos)
+    return reduce(batch, logsumexp(xp, logits, axis=1) - scale * psi, reduction)
