@@ -269,9 +269,10 @@ def _counts(m: _Masks):
 
 def _ratio(xp, num, den):
     """num / den, 0 where den == 0 (then num == 0 too: nothing predicted,
-    nothing to find); the discarded branch never divides by 0."""
-    pos = den > 0
-    return xp.where(pos, num / xp.where(pos, den, xp.ones_like(den)), xp.zeros_like(den))
+    nothing to find); the discarded branch never divides by 0, and a NaN
+    denominator propagates."""
+    zero = den == 0
+    return xp.where(zero, xp.zeros_like(den), num / xp.where(zero, xp.ones_like(den), den))
 
 
 def _tversky_loss(xp, inter, fp, fn, alpha, beta, smooth):
