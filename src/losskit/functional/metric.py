@@ -99,7 +99,9 @@ def _unit(xp, x):
 
 
 def _relu(xp, x):
-    return xp.maximum(x, 0.0)
+    """max(x, 0) with PyTorch's ``clamp_min`` gradient at 0 (1, not 1/2),
+    the same on every backend; NaN propagates."""
+    return xp.where(x < 0, xp.zeros_like(x), x)
 
 
 def _eye(xp, n: int, like):
@@ -173,9 +175,9 @@ def _pair_masks(xp, y, mask):
 
 
 def _empty(batch, x, reduction):
-    """The reduction of a batch without samples."""
-    xp = batch.xp
-    return reduce(batch, xp.zeros((0,), dtype=batch.dtype, device=array_api_compat.device(x)), reduction)
+    """The reduction of a batch of (0, D) embeddings ``x``: 0 (or shape
+    (0,)), still connected to ``x`` so that autograd gives a zero gradient."""
+    return reduce(batch, 0.0 * batch.xp.sum(x, axis=1), reduction)
 
 
 def _per_row_mean(xp, values, keep):
