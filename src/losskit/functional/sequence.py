@@ -43,10 +43,10 @@ def _neg_inf(xp, like):
 
 
 def _safe_log_of_sum(xp, total, shift):
-    """``log(total) + shift`` where ``total > 0``, else -inf, with a zero (not
-    NaN) gradient through the branch that is not taken."""
-    positive = total > 0
-    return xp.where(positive, xp.log(xp.where(positive, total, xp.ones_like(total))) + shift, _neg_inf(xp, total))
+    """``log(total) + shift``, -inf where ``total == 0``, with a zero (not
+    NaN) gradient through the branch that is not taken; NaN stays NaN."""
+    empty = total == 0
+    return xp.where(empty, _neg_inf(xp, total), xp.log(xp.where(empty, xp.ones_like(total), total)) + shift)
 
 
 def _finite_shift(xp, m):
@@ -98,6 +98,11 @@ def _to_backend(value, like):
         xp = array_api_compat.array_namespace(like)
         return xp.asarray(value, device=array_api_compat.device(like))
     return value
+
+
+def _index_dtype(xp, like):
+    """The namespace's default integer dtype (int32 on JAX without x64)."""
+    return xp.asarray(0, device=array_api_compat.device(like)).dtype
 
 
 def _known(x):
@@ -161,8 +166,8 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
         raise ValueError(f"{_LOSS}: blank must be in [0, C) = [0, {C}); received blank={blank}")
     check_shape(_LOSS, "input_lengths", il, (N,), "one length per sequence")
     check_shape(_LOSS, "target_lengths", tl, (N,), "one length per sequence")
-    il, tl = xp.astype(il, xp.int64), xp.astype(tl, xp.int64)
-    y = xp.astype(y, xp.int64)
+    itype = _index_dtype(xp, lp)
+    il, tl, y = xp.astype(il, itype), xp.astype(tl, itype), xp.astype(y, itype)
     _check_range(xp, "input_lengths", il, T, "the time steps of log_probs")
     longest = _known(xp.max(tl)) if N else 0  # None while traced: the lattice keeps its full width
     if y.ndim == 2:
@@ -188,10 +193,10 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
         width = total if longest is None else longest
         dev = array_api_compat.device(y)
         if width == 0 or total == 0:
-            labels = xp.zeros((N, 0), dtype=xp.int64, device=dev)
+            labels = xp.zeros((N, 0), dtype=itype, device=dev)
         else:
             starts = xp.cumulative_sum(tl) - tl
-            index = xp.expand_dims(starts, axis=1) + xp.expand_dims(xp.arange(width, dtype=xp.int64, device=dev), 0)
+            index = xp.expand_dims(starts, axis=1) + xp.expand_dims(xp.arange(width, dtype=itype, device=dev), 0)
             index = xp.clip(index, 0, total - 1)
             labels = xp.reshape(xp.take(y, xp.reshape(index, (-1,)), axis=0), (N, width))
     else:
@@ -200,11 +205,11 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
             f"received shape {tuple(y.shape)}"
         )
     dev = array_api_compat.device(labels)
-    used = xp.expand_dims(xp.arange(labels.shape[1], dtype=xp.int64, device=dev), 0) < xp.expand_dims(tl, 1)
+    used = xp.expand_dims(xp.arange(labels.shape[1], dtype=itype, device=dev), 0) < xp.expand_dims(tl, 1)
     if array_api_compat.size(labels):
         out_of_range = xp.logical_and(used, xp.logical_or(labels < 0, labels >= C))
         if any_true(xp, out_of_range):
-            bad = int(xp.max(xp.where(out_of_range, labels, xp.full_like(labels, -(2**62)))))
+            bad = int(xp.max(xp.where(out_of_range, labels, xp.full_like(labels, -1))))
             if bad < C:  # only negative labels are out of range
                 bad = int(xp.min(xp.where(out_of_range, labels, xp.zeros_like(labels))))
             raise ValueError(
@@ -231,7 +236,7 @@ def _extended(xp, labels, blank: int):
     col = xp.full((N, 1), blank, dtype=labels.dtype, device=array_api_compat.device(labels))
     ext = xp.concat([xp.reshape(xp.stack([blanks, labels], axis=2), (N, 2 * S)), col], axis=1)
     L = 2 * S + 1
-    pos = xp.expand_dims(xp.arange(L, dtype=xp.int64, device=array_api_compat.device(labels)), 0)
+    pos = xp.expand_dims(xp.arange(L, dtype=labels.dtype, device=array_api_compat.device(labels)), 0)
     if L > 2:
         prev2 = xp.concat([ext[:, :2], ext[:, :-2]], axis=1)
         skip = xp.logical_and(xp.logical_and(pos % 2 == 1, pos >= 2), ext != prev2)
@@ -245,29 +250,68 @@ def _emissions(xp, lp, ext):
     T, N, C = lp.shape
     L = ext.shape[1]
     dev = array_api_compat.device(lp)
-    t = xp.reshape(xp.arange(T, dtype=xp.int64, device=dev), (T, 1, 1))
-    n = xp.reshape(xp.arange(N, dtype=xp.int64, device=dev), (1, N, 1))
+    t = xp.reshape(xp.arange(T, dtype=ext.dtype, device=dev), (T, 1, 1))
+    n = xp.reshape(xp.arange(N, dtype=ext.dtype, device=dev), (1, N, 1))
     index = (t * N + n) * C + xp.expand_dims(ext, 0)
     flat = xp.take(xp.reshape(lp, (-1,)), xp.reshape(index, (-1,)), axis=0)
     return xp.reshape(flat, (T, N, L))
 
 
+def _scan(xp, body, carry, emis, steps: int, *, reverse: bool = False):
+    """Run ``carry, out = body(carry, t, emis[t])`` for t < ``steps`` (backwards
+    with ``reverse``); return the last carry and the outputs stacked on a
+    leading time axis (None if ``body`` returns None). A Python loop, except
+    on JAX, where ``jax.lax.scan`` runs the same body: an unrolled loop makes
+    XLA's compile time grow faster than linearly with T."""
+    if array_api_compat.is_jax_namespace(xp):
+        import jax
+
+        times = xp.arange(steps, dtype=_index_dtype(xp, emis), device=array_api_compat.device(emis))
+        return jax.lax.scan(lambda c, x: body(c, x[0], x[1]), carry, (times, emis[:steps, ...]), reverse=reverse)
+    outs = [None] * steps
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        carry, outs[t] = body(carry, t, emis[t, ...])
+    if steps == 0 or outs[0] is None:
+        return carry, None
+    return carry, xp.stack(outs, axis=0)
+
+
 def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
     """Alpha recursion. alpha_t(s) = log P(prefix path ending in state s at t),
     emission at t included; frozen once t >= input_length. Starts from a
-    virtual step -1 at state 0 with log-probability 0."""
-    alpha = xp.where(pos == 0, xp.zeros_like(emis[0, ...]), _neg_inf(xp, emis[0, ...]))
+    virtual step -1 at state 0 with log-probability 0. Returns the last alpha
+    and, with ``keep_all``, every alpha_t stacked (steps, N, L)."""
+    start = xp.zeros(skip.shape, dtype=emis.dtype, device=array_api_compat.device(emis))
+    alpha = xp.where(pos == 0, start, _neg_inf(xp, start))
     il = xp.expand_dims(il, 1)
-    out = []
-    for t in range(steps):
-        stay = alpha
-        step = _shift_right(xp, alpha, 1)
+
+    def body(alpha, t, emis_t):
         jump = xp.where(skip, _shift_right(xp, alpha, 2), _neg_inf(xp, alpha))
-        new = _logaddexp3(xp, stay, step, jump) + emis[t, ...]
+        new = _logaddexp3(xp, alpha, _shift_right(xp, alpha, 1), jump) + emis_t
         alpha = xp.where(il > t, new, alpha)
-        if keep_all:
-            out.append(alpha)
-    return alpha, out
+        return alpha, (alpha if keep_all else None)
+
+    return _scan(xp, body, alpha, emis, steps)
+
+
+def _backward(xp, emis, skip, il, final, steps: int):
+    """Beta recursion, every beta_t stacked (steps, N, L): beta_t(s) = log P(a
+    path from state s at t to an end state), emissions after t included;
+    ``final`` (0 at the end states, -inf elsewhere) for t >= input_length - 1."""
+    if steps == 0:
+        return xp.zeros((0, *final.shape), dtype=final.dtype, device=array_api_compat.device(final))
+    il = xp.expand_dims(il, 1)
+    skip_from = xp.concat([skip[:, 2:], xp.zeros_like(skip[:, :2])], axis=1)  # may jump s -> s + 2
+
+    def body(beta, t, emis_next):  # beta_{t+1} -> beta_t
+        g = beta + emis_next
+        jump = xp.where(skip_from, _shift_left(xp, g, 2), _neg_inf(xp, g))
+        beta = xp.where(il - 1 <= t, final, _logaddexp3(xp, g, _shift_left(xp, g, 1), jump))
+        return beta, beta
+
+    _, betas = _scan(xp, body, final, emis[1:, ...], steps - 1, reverse=True)
+    last = xp.expand_dims(final, 0)
+    return last if betas is None else xp.concat([betas, last], axis=0)
 
 
 def _end_states(xp, pos, tl):
@@ -403,28 +447,17 @@ def _ctc_derivatives(log_probs, targets, input_lengths, target_lengths, *, full=
     alpha, alphas = _forward(xp, emis, skip, il, pos, steps, keep_all=True)
     end = _end_states(xp, pos, tl)
     nll = -_masked_logsumexp(xp, alpha, end, axis=1)
-    feasible = xp.expand_dims(xp.isfinite(nll), 1)
-    nll_safe = xp.expand_dims(xp.where(xp.isfinite(nll), nll, xp.zeros_like(nll)), 1)
-
-    # beta_t(s) = log P(suffix path from state s at t to an end state), emissions t+1.. included
-    il2 = xp.expand_dims(il, 1)
-    final = xp.where(end, xp.zeros_like(alpha), _neg_inf(xp, alpha))
-    skip_from = xp.concat([skip[:, 2:], xp.zeros_like(skip[:, :2])], axis=1)  # may jump s -> s + 2
-    beta = final
-    occupancy = [None] * steps
-    for t in range(steps - 1, -1, -1):
-        if t < steps - 1:
-            g = beta + emis[t + 1, ...]
-            jump = xp.where(skip_from, _shift_left(xp, g, 2), _neg_inf(xp, g))
-            beta = xp.where(il2 - 1 <= t, final, _logaddexp3(xp, g, _shift_left(xp, g, 1), jump))
-        active = xp.logical_and(il2 > t, feasible)
-        logocc = xp.where(active, alphas[t] + beta + nll_safe, _neg_inf(xp, beta))
-        occupancy[t] = xp.exp(logocc)
+    feasible = xp.isfinite(nll)
+    nll_safe = xp.where(feasible, nll, xp.zeros_like(nll))
     dev = array_api_compat.device(lp)
-    hot = one_hot(xp, ext, C, axis=2, dtype=lp.dtype)  # (N, L, C)
     if steps:
-        occ = xp.stack(occupancy, axis=1)  # (N, steps, L)
-        grad = -xp.permute_dims(xp.matmul(occ, hot), (1, 0, 2))  # (steps, N, C)
+        betas = _backward(xp, emis, skip, il, xp.where(end, xp.zeros_like(alpha), _neg_inf(xp, alpha)), steps)
+        times = xp.reshape(xp.arange(steps, dtype=il.dtype, device=dev), (steps, 1, 1))
+        active = xp.logical_and(xp.reshape(il, (1, N, 1)) > times, xp.reshape(feasible, (1, N, 1)))
+        log_occupancy = alphas + betas + xp.reshape(nll_safe, (1, N, 1))
+        occupancy = xp.exp(xp.where(active, log_occupancy, _neg_inf(xp, log_occupancy)))  # (steps, N, L)
+        hot = one_hot(xp, ext, C, axis=2, dtype=lp.dtype)  # (N, L, C)
+        grad = -xp.permute_dims(xp.matmul(xp.permute_dims(occupancy, (1, 0, 2)), hot), (1, 0, 2))  # (steps, N, C)
         if steps < T:
             grad = xp.concat([grad, xp.zeros((T - steps, N, C), dtype=lp.dtype, device=dev)], axis=0)
     else:
