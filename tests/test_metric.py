@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pytest
-
-import losskit
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, finite_difference_full, to, to_numpy
 from reference import metric as ref
+
+import losskit
 
 torch = pytest.importorskip("torch") if HAVE_TORCH else None
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -166,7 +166,7 @@ def test_triplet_margin_equals_torch(shape, p, eps, swap, margin, reduction, rng
 
     a = rng.normal(size=shape)
     arrays = [a, a + 0.8 * rng.normal(size=shape), a + rng.normal(size=shape)]
-    k = dict(margin=margin, p=p, eps=eps, swap=swap, reduction=reduction)
+    k = {"margin": margin, "p": p, "eps": eps, "swap": swap, "reduction": reduction}
     v1, g1 = _torch_values_and_grads(losskit.triplet_margin, arrays, **k)
     v2, g2 = _torch_values_and_grads(TF.triplet_margin_loss, arrays, **k)
     np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-12)
@@ -204,7 +204,7 @@ def test_triplet_margin_with_distance_default_is_triplet_margin(rng):
     for swap in (False, True):
         np.testing.assert_allclose(losskit.triplet_margin_with_distance(a, p, n, swap=swap, reduction="none"),
                                    losskit.triplet_margin(a, p, n, swap=swap, reduction="none"), rtol=1e-14)
-    cos_fn = lambda u, v: 1.0 - np.sum(u * v, axis=-1) / np.sqrt(np.sum(u * u, -1) * np.sum(v * v, -1))  # noqa: E731
+    cos_fn = lambda u, v: 1.0 - np.sum(u * v, axis=-1) / np.sqrt(np.sum(u * u, -1) * np.sum(v * v, -1))
     want = ref.triplet_margin(a, p, n, distance_fn=lambda u, v: 1.0 - ref.cosine(u, v), margin=0.4, reduction="none")
     got = losskit.triplet_margin_with_distance(a, p, n, distance_fn=cos_fn, margin=0.4, reduction="none")
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
@@ -311,8 +311,8 @@ def test_supervised_contrastive_equals_optax_ntxent_with_two_views_per_label(rng
     y = rng.permutation(np.repeat(np.arange(5), 2))
     x = jnp.asarray(rng.normal(size=(10, 4)))
     jy = jnp.asarray(y)
-    ours = lambda e: losskit.supervised_contrastive(e, jy, temperature=0.2)  # noqa: E731
-    peer = lambda e: optax.losses.ntxent(e, jy, temperature=0.2)  # noqa: E731
+    ours = lambda e: losskit.supervised_contrastive(e, jy, temperature=0.2)
+    peer = lambda e: optax.losses.ntxent(e, jy, temperature=0.2)
     v1, g1 = jax.jit(jax.value_and_grad(ours))(x)
     v2, g2 = jax.jit(jax.value_and_grad(peer))(x)
     np.testing.assert_allclose(float(v1), float(v2), rtol=1e-12)
@@ -353,7 +353,7 @@ def test_additive_margin_softmax_without_margin_is_torch_cross_entropy(variant, 
         cos = TF.normalize(xt, dim=1) @ TF.normalize(wt, dim=1).T
         return TF.cross_entropy(12.0 * cos, yt, reduction="none")
 
-    k = dict(variant=variant, margin=0.0, scale=12.0, reduction="none")
+    k = {"variant": variant, "margin": 0.0, "scale": 12.0, "reduction": "none"}
     v1, g1 = _torch_values_and_grads(lambda a, b, c: losskit.additive_margin_softmax(a, b, c, **k), [x, y, w])
     v2, g2 = _torch_values_and_grads(peer, [x, y, w])
     np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-12)
@@ -387,7 +387,7 @@ BATCH_LOSSES = [
 @pytest.mark.parametrize("name,params", BATCH_LOSSES, ids=lambda v: str(v))
 def test_mask_equals_slicing(name, params, rng):
     """A masked sample leaves the batch: the masked call equals the call on the kept rows."""
-    args, kw = draw(name, rng, params)
+    args, _kw = draw(name, rng, params)
     m = rng.random(args[0].shape[0]) < 0.6
     m[:2] = True
     fn = getattr(losskit, name)
@@ -499,7 +499,7 @@ def test_additive_margin_softmax_finite_at_cos_plus_minus_one(variant, easy_marg
     w = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     x = np.array([[2.0, 0.0, 0.0], [0.0, -3.0, 0.0], [0.0, 0.0, 0.5], [-1.0, 0.0, 0.0]])
     y = np.array([0, 1, 2, 0])
-    kw = dict(variant=variant, easy_margin=easy_margin, scale=30.0)
+    kw = {"variant": variant, "easy_margin": easy_margin, "scale": 30.0}
     for wrt in ("embeddings", "centers"):
         xt = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=wrt == "embeddings")
         wt = torch.tensor(w, dtype=getattr(torch, dtype), requires_grad=wrt == "centers")
@@ -538,14 +538,14 @@ def test_jax_gradients_finite_at_degenerate_inputs(name):
 
     x = jnp.asarray(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]]))
     if name == "info_nce":
-        f = lambda e: losskit.info_nce(e, e)  # noqa: E731
+        f = lambda e: losskit.info_nce(e, e)
     elif name == "additive_margin_softmax":
         w = jnp.asarray(np.array([[1.0, 1.0], [-1.0, -1.0]]))
-        f = lambda e: losskit.additive_margin_softmax(e, jnp.asarray([0, 1, 0, 1]), w)  # noqa: E731
+        f = lambda e: losskit.additive_margin_softmax(e, jnp.asarray([0, 1, 0, 1]), w)
     elif name == "triplet_margin":
-        f = lambda e: losskit.triplet_margin(e, e, e[::-1], eps=0.0)  # noqa: E731
+        f = lambda e: losskit.triplet_margin(e, e, e[::-1], eps=0.0)
     else:
-        f = lambda e: getattr(losskit, name)(e, jnp.asarray([0, 0, 0, 0])) + getattr(losskit, name)(  # noqa: E731
+        f = lambda e: getattr(losskit, name)(e, jnp.asarray([0, 0, 0, 0])) + getattr(losskit, name)(
             e, jnp.asarray([0, 1, 0, 1]))
     value, g = jax.jit(jax.value_and_grad(f))(x)
     assert bool(jnp.all(jnp.isfinite(g))) and bool(jnp.isfinite(value))

@@ -39,18 +39,18 @@ CASES = [
      r"contrastive: weight must have shape \(3,\) \(the shape of distance\); received shape \(4,\)"),
     # contrastive_embeddings
     ("contrastive_embeddings unknown distance", lambda: losskit.contrastive_embeddings(e, y, distance="manhattan"),
-     ValueError, r"contrastive_embeddings: distance must be one of 'euclidean', 'squared_euclidean', 'cosine'; "
-                 r"received distance='manhattan'"),
+     ValueError, (r"contrastive_embeddings: distance must be one of 'euclidean', 'squared_euclidean', 'cosine'; "
+                 r"received distance='manhattan'")),
     ("contrastive_embeddings labels of the wrong length", lambda: losskit.contrastive_embeddings(e, y[:3]),
-     ValueError, r"contrastive_embeddings: labels must have shape \(4,\) \(one label per embedding\); "
-                 r"received shape \(3,\)"),
+     ValueError, (r"contrastive_embeddings: labels must have shape \(4,\) \(one label per embedding\); "
+                 r"received shape \(3,\)")),
     ("contrastive_embeddings float labels", lambda: losskit.contrastive_embeddings(e, y.astype(float)), TypeError,
      r"contrastive_embeddings: labels must have an integer dtype; received dtype float64"),
     ("contrastive_embeddings 1-D embeddings", lambda: losskit.contrastive_embeddings(e[0], y[:3]), ValueError,
      r"contrastive_embeddings: embeddings must have shape \(N, D\) \(one embedding per row\); received shape \(3,\)"),
     ("contrastive_embeddings mask per pair", lambda: losskit.contrastive_embeddings(e, y, mask=np.ones((4, 4), bool)),
-     ValueError, r"contrastive_embeddings: mask must have shape \(4,\) \(one value per embedding\); "
-                 r"received shape \(4, 4\)"),
+     ValueError, (r"contrastive_embeddings: mask must have shape \(4,\) \(one value per embedding\); "
+                 r"received shape \(4, 4\)")),
     ("contrastive_embeddings integer mask", lambda: losskit.contrastive_embeddings(e, y, mask=np.ones(4, int)),
      TypeError, r"contrastive_embeddings: mask must have a boolean dtype; received dtype int64"),
     # triplets
@@ -72,8 +72,8 @@ CASES = [
      lambda: losskit.triplet_margin_with_distance(a3, a3, a3, distance_fn="cosine"), TypeError,
      r"triplet_margin_with_distance: distance_fn must be a callable \(x1, x2\) -> distances or None; received str"),
     ("triplet_margin_with_distance distance_fn of the wrong shape", _bad_distance_shape, ValueError,
-     r"triplet_margin_with_distance: distance_fn must return shape \(2,\) \(one distance per triplet\); "
-     r"received shape \(\)"),
+     (r"triplet_margin_with_distance: distance_fn must return shape \(2,\) \(one distance per triplet\); "
+     r"received shape \(\)")),
     ("triplet_margin_with_distance distance_fn returns a list", _distance_not_an_array, TypeError,
      r"triplet_margin_with_distance: distance_fn must return an array; received list"),
     ("batch_hard_triplet labels of the wrong length", lambda: losskit.batch_hard_triplet(e, np.array([0, 1])),
@@ -111,8 +111,8 @@ CASES = [
     ("info_nce key of another size", lambda: losskit.info_nce(e, e[:, :2]), ValueError,
      r"info_nce: key must have shape \(4, 3\) \(the shape of query\); received shape \(4, 2\)"),
     ("info_nce negatives of another dimension", lambda: losskit.info_nce(e, e, negatives=np.zeros((5, 2))),
-     ValueError, r"info_nce: negatives must have shape \(4, K, 3\) \(per query\) or \(K, 3\) \(shared\); "
-                 r"received shape \(5, 2\)"),
+     ValueError, (r"info_nce: negatives must have shape \(4, K, 3\) \(per query\) or \(K, 3\) \(shared\); "
+                 r"received shape \(5, 2\)")),
     ("info_nce negatives for another batch", lambda: losskit.info_nce(e, e, negatives=np.zeros((3, 5, 3))),
      ValueError, r"info_nce: negatives must have shape \(4, K, 3\).*received shape \(3, 5, 3\)"),
     ("info_nce 1-D query", lambda: losskit.info_nce(e[0], e[0]), ValueError,
@@ -129,8 +129,8 @@ CASES = [
     ("center_loss negative label", lambda: losskit.center_loss(e, np.array([0, -1, 1, 0]), c), ValueError,
      r"center_loss: labels must hold class indices in \[0, 2\); received -1"),
     ("center_loss centers of another dimension", lambda: losskit.center_loss(e, y, np.ones((2, 4))), ValueError,
-     r"center_loss: centers must have shape \(C, 3\) \(one vector per class, the embeddings' dimension\); "
-     r"received shape \(2, 4\)"),
+     (r"center_loss: centers must have shape \(C, 3\) \(one vector per class, the embeddings' dimension\); "
+     r"received shape \(2, 4\)")),
     ("center_loss float labels", lambda: losskit.center_loss(e, y.astype(np.float32), c), TypeError,
      r"center_loss: labels must have an integer dtype; received dtype float32"),
     ("additive_margin_softmax unknown variant", lambda: losskit.additive_margin_softmax(e, y, c, variant="sphereface"),

@@ -28,7 +28,7 @@ _SWAP = Param("swap", False, None, "distance swap: d(a, n) -> min(d(a, n), d(p, 
               kind="bool")
 _TEMPERATURE = Param("temperature", 0.1, F.TEMPERATURE_DOMAIN, "softmax temperature tau on cosine similarities")
 
-_COMMON = dict(family="metric", task="embedding", kind="structured", minimum=0.0, hessian_nonnegative=False)
+_COMMON = {"family": "metric", "task": "embedding", "kind": "structured", "minimum": 0.0, "hessian_nonnegative": False}
 
 
 # -- examples: valid calls on typical data ------------------------------------
@@ -230,8 +230,8 @@ register(LossSpec(
     param_grid=({"margin": 0.5}, {"margin": -0.2}),
     convex=True,
     peers=("torch.nn.functional.margin_ranking_loss",),
-    references=("Herbrich, R., Graepel, T., Obermayer, K. (1999). Support vector learning for ordinal "
-                "regression. ICANN.",),
+    references=(("Herbrich, R., Graepel, T., Obermayer, K. (1999). Support vector learning for ordinal "
+                "regression. ICANN."),),
     notes="Elementwise over any shape; convex (piecewise linear) in the scores.",
     **_COMMON,
 ))
@@ -251,11 +251,11 @@ register(LossSpec(
     convex=False,
     peers=("optax.losses.ntxent",),
     references=(
-        "van den Oord, A., Li, Y., Vinyals, O. (2018). Representation Learning with Contrastive Predictive "
-        "Coding. arXiv:1807.03748.",
+        ("van den Oord, A., Li, Y., Vinyals, O. (2018). Representation Learning with Contrastive Predictive "
+        "Coding. arXiv:1807.03748."),
         _SIMCLR,
-        "He, K., Fan, H., Wu, Y., Xie, S., Girshick, R. (2020). Momentum Contrast for Unsupervised Visual "
-        "Representation Learning. CVPR.",
+        ("He, K., Fan, H., Wu, Y., Xie, S., Girshick, R. (2020). Momentum Contrast for Unsupervised Visual "
+        "Representation Learning. CVPR."),
     ),
     notes="Embeddings L2-normalised (x / max(||x||, 1e-12)). Without negatives: SimCLR's symmetric NT-Xent over "
           "the 2N views, per pair the mean of both directions; equals optax.losses.ntxent on the stacked views. "
@@ -295,8 +295,8 @@ register(LossSpec(
     inputs=("embeddings", "labels", "centers"),
     example=_centers_example,
     convex=True,
-    references=("Wen, Y., Zhang, K., Li, Z., Qiao, Y. (2016). A Discriminative Feature Learning Approach for Deep "
-                "Face Recognition. ECCV.",),
+    references=(("Wen, Y., Zhang, K., Li, Z., Qiao, Y. (2016). A Discriminative Feature Learning Approach for Deep "
+                "Face Recognition. ECCV."),),
     notes="centers (C, D) receive the autograd gradient c - x; the paper's own center update rule is a separate "
           "step with rate alpha. 'sum' is the paper's L_C.",
     **_COMMON,
@@ -323,8 +323,8 @@ register(LossSpec(
                 {"variant": "cosface", "margin": 0.0}),
     convex=False,
     references=(
-        "Deng, J., Guo, J., Xue, N., Zafeiriou, S. (2019). ArcFace: Additive Angular Margin Loss for Deep Face "
-        "Recognition. CVPR.",
+        ("Deng, J., Guo, J., Xue, N., Zafeiriou, S. (2019). ArcFace: Additive Angular Margin Loss for Deep Face "
+        "Recognition. CVPR."),
         "Wang, H. et al. (2018). CosFace: Large Margin Cosine Loss for Deep Face Recognition. CVPR.",
         "Wang, F., Cheng, J., Liu, W., Liu, H. (2018). Additive Margin Softmax for Face Verification. IEEE SPL.",
     ),

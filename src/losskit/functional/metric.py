@@ -29,8 +29,10 @@ Numerical safety: square roots go through a *safe* square root whose
 gradient is 0 (not inf) at 0, so identical embeddings have finite gradients;
 normalisation divides by ``max(||x||, 1e-12)`` (as
 ``torch.nn.functional.normalize``), so a zero vector stays zero with a finite
-gradient; entries left out of a log-sum-exp are set to -inf only in rows that
-keep at least one finite entry.
+gradient (its cosine with anything is 0, its cosine distance 1); entries left
+out of a log-sum-exp are set to -inf only in rows that keep at least one
+finite entry; hinges ``max(0, x)`` pass the gradient at 0 (PyTorch's
+``clamp_min``) on every backend.
 """
 
 from __future__ import annotations
@@ -57,18 +59,18 @@ from .._validate import (
 )
 
 __all__ = [
+    "additive_margin_softmax",
+    "batch_all_triplet",
+    "batch_hard_triplet",
+    "center_loss",
     "contrastive",
     "contrastive_embeddings",
+    "cosine_embedding",
+    "info_nce",
+    "margin_ranking",
+    "supervised_contrastive",
     "triplet_margin",
     "triplet_margin_with_distance",
-    "batch_hard_triplet",
-    "batch_all_triplet",
-    "cosine_embedding",
-    "margin_ranking",
-    "info_nce",
-    "supervised_contrastive",
-    "center_loss",
-    "additive_margin_softmax",
 ]
 
 # Choices and domains, shared with the registry entries (catalog/metric.py).
