@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import losskit
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, finite_difference_full, to, to_numpy
 from reference import segmentation as ref
+
+import losskit
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed")
@@ -231,7 +231,7 @@ def test_dice_equals_optax_dice_loss(average, rng):
     score (I + s')/(I + FP/2 + FN/2 + s') is ours with smooth = 2 s'; its
     reduction "mean" (over classes) is our average="macro", "none" ours "none".
     Values and gradients (of the sum)."""
-    jax, jnp, optax = _optax()
+    _, jnp, optax = _optax()
     x, y = draw("multiclass", rng, spatial=(3, 4))
     onehot = jnp.asarray(np.eye(C)[y])
     reduction = "mean" if average == "macro" else "none"
@@ -247,7 +247,7 @@ def test_dice_equals_optax_dice_loss(average, rng):
 def test_tversky_and_jaccard_equal_optax_dice_loss(alpha, beta, rng):
     """optax.losses.dice_loss(..., alpha, beta, smooth) is tversky with the same
     parameters; alpha = beta = 1 is jaccard."""
-    jax, jnp, optax = _optax()
+    _, jnp, optax = _optax()
     x, y = draw("multiclass", rng, spatial=(3, 4))
     onehot = jnp.asarray(np.eye(C)[y])
 
@@ -265,7 +265,7 @@ def test_binary_and_multilabel_dice_equal_optax_binary_dice_loss(rng):
     """optax.losses.binary_dice_loss(logits (N, H, W), targets, smooth=s/2)
     per sample is binary dice with smooth=s; multilabel macro dice is its mean
     over channels."""
-    jax, jnp, optax = _optax()
+    _, jnp, optax = _optax()
     x, y = draw("binary", rng, spatial=(3, 4))
     t = jnp.asarray(y, dtype=jnp.float64)
     _assert_same(lambda z: losskit.dice(z, jnp.asarray(y), mode="binary", reduction="none"),
@@ -284,7 +284,7 @@ def test_optax_multiclass_generalized_dice_loss_is_class_weighted_dice(rng):
     sum to C, and averages. That is dice(average="none", weight=w) (its
     normalisation makes our weighted mean equal its plain mean); our
     generalized_dice differs."""
-    jax, jnp, optax = _optax()
+    _, jnp, optax = _optax()
     x, y = draw("multiclass", rng, spatial=(3, 4))
     onehot = np.eye(C)[y]
     freq = onehot.reshape(-1, C).sum(axis=0)

@@ -26,8 +26,8 @@ CASES = [
     ("dice ignore_index not an integer", lambda: losskit.dice(z, y, ignore_index=0.5), TypeError,
      r"dice: ignore_index must be an integer; received float 0.5"),
     ("dice multiclass target of the input's shape", lambda: losskit.dice(z, yml), ValueError,
-     r"dice: target must have shape \(2, 4\) \(the input's shape without the class axis, in multiclass mode\); "
-     r"received shape \(2, 3, 4\)"),
+     (r"dice: target must have shape \(2, 4\) \(the input's shape without the class axis, in multiclass mode\); "
+     r"received shape \(2, 3, 4\)")),
     ("dice multiclass float target", lambda: losskit.dice(z, y.astype(float)), TypeError,
      r"dice: target must have an integer dtype \(class indices\) in multiclass mode; received dtype float64"),
     ("dice label out of range", lambda: losskit.dice(z, np.array([[0, 1, 3, 0], [0, 0, 0, 0]])), ValueError,
@@ -49,8 +49,8 @@ CASES = [
      lambda: losskit.dice(np.zeros((2, 1, 2, 2)), np.zeros((2, 2, 2), dtype=np.int64), mode="binary"), ValueError,
      r"dice: target must have shape \(2, 1, 2, 2\) \(the input's shape, in binary mode\); received shape \(2, 2, 2\)"),
     ("dice binary input without a pixel axis", lambda: losskit.dice(np.zeros(4), np.zeros(4), mode="binary"),
-     ValueError, r"dice: input must have shape \(N, d1, ...\) \(a batch axis and at least one more\) in binary "
-                 r"mode; received shape \(4,\)"),
+     ValueError, (r"dice: input must have shape \(N, d1, ...\) \(a batch axis and at least one more\) in binary "
+                 r"mode; received shape \(4,\)")),
     ("dice multiclass input without a class axis", lambda: losskit.dice(np.zeros(3), np.zeros((), dtype=int)),
      ValueError, r"dice: input must have shape \(N, C, d1, ...\).*received shape \(3,\)"),
     ("dice binary ignore_index with a float target",
@@ -63,8 +63,8 @@ CASES = [
     ("dice weight per sample", lambda: losskit.dice(z, y, weight=np.ones((2, 3))), ValueError,
      r"dice: weight must have shape \(2,\) \(one value per sample\); received shape \(2, 3\)"),
     ("dice weight per class with average none", lambda: losskit.dice(z, y, average="none", weight=np.ones(2)),
-     ValueError, r"dice: weight must have shape \(2, 3\) \(one value per sample and class \(average='none'\)\); "
-                 r"received shape \(2,\)"),
+     ValueError, (r"dice: weight must have shape \(2, 3\) \(one value per sample and class \(average='none'\)\); "
+                 r"received shape \(2,\)")),
     ("dice mask with per_image=False", lambda: losskit.dice(z, y, per_image=False, mask=np.ones(2, dtype=bool)),
      ValueError, r"dice: mask must have shape \(1,\) \(the batch scored as one image \(per_image=False\)\)"),
     ("dice mask not boolean", lambda: losskit.dice(z, y, mask=np.ones(2)), TypeError,

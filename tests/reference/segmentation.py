@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-
 # -- pixels ----------------------------------------------------------------------
 
 
@@ -170,7 +169,7 @@ def generalized_dice(x, y, *, mode="multiclass", smooth=1.0, ignore_index=None, 
 
 def _bce(v: float, t: float) -> float:
     """-(t log sigmoid(v) + (1 - t) log(1 - sigmoid(v)))."""
-    softplus = lambda a: max(a, 0.0) + math.log1p(math.exp(-abs(a)))  # noqa: E731
+    softplus = lambda a: max(a, 0.0) + math.log1p(math.exp(-abs(a)))
     return t * softplus(-v) + (1.0 - t) * softplus(v)
 
 

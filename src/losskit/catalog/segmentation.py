@@ -30,8 +30,8 @@ _PER_IMAGE = Param("per_image", True, None,
 _ALPHA = Param("alpha", 0.3, D.NONNEGATIVE, "weight of false positives")
 _BETA = Param("beta", 0.7, D.NONNEGATIVE, "weight of false negatives")
 
-_REF_LOVASZ = ("Berman, M., Rannen Triki, A., Blaschko, M. B. (2018). The Lovász-Softmax loss: A tractable "
-               "surrogate for the optimization of the intersection-over-union measure in neural networks. CVPR.",)
+_REF_LOVASZ = (("Berman, M., Rannen Triki, A., Blaschko, M. B. (2018). The Lovász-Softmax loss: A tractable "
+               "surrogate for the optimization of the intersection-over-union measure in neural networks. CVPR."),)
 
 
 def _multiclass_example(rng):
@@ -85,8 +85,8 @@ _entry(
     aliases=("soft_dice",),
     peers=("optax.losses.dice_loss", "optax.losses.binary_dice_loss",
            "optax.losses.multiclass_generalized_dice_loss"),
-    references=("Milletari, F., Navab, N., Ahmadi, S.-A. (2016). V-Net: Fully Convolutional Neural Networks for "
-                "Volumetric Medical Image Segmentation. 3DV.",),
+    references=(("Milletari, F., Navab, N., Ahmadi, S.-A. (2016). V-Net: Fully Convolutional Neural Networks for "
+                "Volumetric Medical Image Segmentation. 3DV."),),
     param_grid=({"average": "micro"}, {"average": "none"}, {"per_image": False}, {"smooth": 0.0}),
     notes=_COMMON_NOTES + " optax's smooth is half of this one (its score is (I + s)/(I + FP/2 + FN/2 + s)). "
           "optax's multiclass_generalized_dice_loss is this loss with average='none' and its class weights "
@@ -99,8 +99,8 @@ _entry(
     (_MODE, _AVERAGE, _SMOOTH, _IGNORE, _PER_IMAGE),
     aliases=("soft_jaccard", "soft_iou"),
     peers=("optax.losses.dice_loss (alpha=1, beta=1)",),
-    references=("Rahman, M. A., Wang, Y. (2016). Optimizing Intersection-over-Union in Deep Neural Networks for "
-                "Image Segmentation. ISVC.",),
+    references=(("Rahman, M. A., Wang, Y. (2016). Optimizing Intersection-over-Union in Deep Neural Networks for "
+                "Image Segmentation. ISVC."),),
     param_grid=({"average": "micro"}, {"average": "none"}, {"per_image": False}),
     notes=_COMMON_NOTES + " tversky with alpha = beta = 1.",
 )
@@ -110,8 +110,8 @@ _entry(
     "Tversky loss 1 - (I + s)/(I + alpha FP + beta FN + s): Dice with false positives and negatives weighted apart.",
     (_MODE, _ALPHA, _BETA, _AVERAGE, _SMOOTH, _IGNORE, _PER_IMAGE),
     peers=("optax.losses.dice_loss",),
-    references=("Salehi, S. S. M., Erdogmus, D., Gholipour, A. (2017). Tversky loss function for image "
-                "segmentation using 3D fully convolutional deep networks. MLMI.",),
+    references=(("Salehi, S. S. M., Erdogmus, D., Gholipour, A. (2017). Tversky loss function for image "
+                "segmentation using 3D fully convolutional deep networks. MLMI."),),
     param_grid=({"alpha": 0.5, "beta": 0.5}, {"alpha": 1.0, "beta": 0.0}, {"average": "none"},
                 {"average": "micro", "per_image": False}),
     notes=_COMMON_NOTES + " alpha weighs false positives, beta false negatives (Salehi et al., optax, "
@@ -123,8 +123,8 @@ _entry(
     "Focal Tversky loss (1 - TI)^gamma per class: emphasises poorly segmented (small) structures.",
     (_MODE, _ALPHA, _BETA, Param("gamma", 0.75, D.POSITIVE, "exponent of the Tversky loss (Abraham & Khan's 1/gamma)"),
      _AVERAGE, _SMOOTH, _IGNORE, _PER_IMAGE),
-    references=("Abraham, N., Khan, N. M. (2019). A Novel Focal Tversky Loss Function with Improved Attention "
-                "U-Net for Lesion Segmentation. ISBI.",),
+    references=(("Abraham, N., Khan, N. M. (2019). A Novel Focal Tversky Loss Function with Improved Attention "
+                "U-Net for Lesion Segmentation. ISBI."),),
     param_grid=({"gamma": 1.0}, {"gamma": 2.0}, {"gamma": 0.5, "average": "micro"}, {"average": "none"}),
     notes=_COMMON_NOTES + " gamma is the exponent itself: Abraham & Khan's (1 - TI)^(1/gamma) with gamma = 4/3 "
           "is gamma=0.75 here. Their alpha weighs false negatives (beta here). Classes are averaged, not summed.",
@@ -134,8 +134,8 @@ _entry(
     "generalized_dice",
     "Generalized Dice loss: one Dice score over all classes weighted by 1/volume^2; for highly unbalanced classes.",
     (_MODE, _SMOOTH, _IGNORE, _PER_IMAGE),
-    references=("Sudre, C. H., Li, W., Vercauteren, T., Ourselin, S., Cardoso, M. J. (2017). Generalised Dice "
-                "overlap as a deep learning loss function for highly unbalanced segmentations. DLMIA.",),
+    references=(("Sudre, C. H., Li, W., Vercauteren, T., Ourselin, S., Cardoso, M. J. (2017). Generalised Dice "
+                "overlap as a deep learning loss function for highly unbalanced segmentations. DLMIA."),),
     param_grid=({"per_image": False}, {"smooth": 0.0}),
     notes="Weights 1/T_c^2 per sample; an absent class takes the largest weight of the present ones (MONAI); "
           "weights scaled so that sum_c w_c T_c = sum_c T_c (puts smooth on the scale of pixel counts). "
@@ -151,8 +151,8 @@ _entry(
      Param("average", "macro", ("macro", "micro"), "class averaging of the Dice term", kind="choice"),
      _SMOOTH, _IGNORE, _PER_IMAGE),
     aliases=("dice_ce",),
-    references=("Isensee, F. et al. (2021). nnU-Net: a self-configuring method for deep learning-based biomedical "
-                "image segmentation. Nature Methods 18.",),
+    references=(("Isensee, F. et al. (2021). nnU-Net: a self-configuring method for deep learning-based biomedical "
+                "image segmentation. Nature Methods 18."),),
     param_grid=({"average": "micro"}, {"dice_weight": 0.0}, {"ce_weight": 0.0}, {"per_image": False}),
     notes="Cross-entropy is averaged over each sample's pixels (softmax CE in multiclass mode, binary CE with "
           "logits over pixels and channels otherwise), then over samples; MONAI's DiceCELoss averages CE over "

@@ -99,13 +99,13 @@ from .._validate import (
 
 __all__ = [
     "dice",
-    "jaccard",
-    "tversky",
+    "dice_cross_entropy",
     "focal_tversky",
     "generalized_dice",
-    "dice_cross_entropy",
+    "jaccard",
     "lovasz_hinge",
     "lovasz_softmax",
+    "tversky",
 ]
 
 MODES = ("binary", "multiclass", "multilabel")
@@ -583,7 +583,7 @@ def generalized_dice(input, target, *, mode="multiclass", smooth=1.0, ignore_ind
     xp = m.xp
     inter, fp, fn = _counts(m)
     if m.mode == "binary":  # background as a second class: its I is the true negatives
-        p, q = _probabilities(m)
+        _, q = _probabilities(m)
         tn_terms = q * (1.0 - m.t)
         if m.valid is not None:
             tn_terms = xp.where(m.valid, tn_terms, xp.zeros_like(tn_terms))
