@@ -14,9 +14,13 @@ Shapes: ``log_probs`` (T, N, C) (time, batch, classes, PyTorch's layout) or
 integers. One loss per sequence: ``reduction="none"`` returns shape (N,).
 
 The recursions are vectorised over the batch and the lattice, shape
-(N, 2S+1); a Python loop runs over the time steps. Everything goes through the
-array-API namespace of the inputs, so torch and JAX autograd flow through the
-forward pass, and ``jax.jit`` traces it (the loop is unrolled).
+(N, 2S+1); a Python loop runs over the time steps (on JAX, ``jax.lax.scan``
+runs the same step, so ``jax.jit`` compiles in time independent of T).
+Everything goes through the array-API namespace of the inputs, so torch and
+JAX autograd flow through the forward pass. When the lengths are concrete the
+lattice is trimmed to the longest target and the loop to the longest input;
+under ``jax.jit`` with traced lengths it keeps the full width (for
+concatenated targets, their total length) and every time step.
 """
 
 from __future__ import annotations
@@ -46,19 +50,22 @@ def _safe_log_of_sum(xp, total, shift):
     """``log(total) + shift``, -inf where ``total == 0``, with a zero (not
     NaN) gradient through the branch that is not taken; NaN stays NaN."""
     empty = total == 0
-    return xp.where(empty, _neg_inf(xp, total), xp.log(xp.where(empty, xp.ones_like(total), total)) + shift)
+    return xp.where(empty, xp.full_like(total, -math.inf), xp.log(xp.where(empty, xp.ones_like(total), total)) + shift)
 
 
 def _finite_shift(xp, m):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
-def _logaddexp3(xp, a, b, c):
+def _logaddexp3(xp, a, b, c, neg, one):
     """log(exp a + exp b + exp c) elementwise; all -inf gives -inf, and
-    autograd stays finite there."""
-    m = _finite_shift(xp, xp.maximum(xp.maximum(a, b), c))
-    total = xp.exp(a - m) + xp.exp(b - m) + xp.exp(c - m)
-    return _safe_log_of_sum(xp, total, m)
+    autograd stays finite there (``neg``/``one``: -inf/1 of a's shape,
+    made once outside the time loop)."""
+    terms = xp.stack([a, b, c], axis=0)
+    m = _finite_shift(xp, xp.max(terms, axis=0))
+    total = xp.sum(xp.exp(terms - m), axis=0)
+    empty = total == 0
+    return xp.where(empty, neg, xp.log(xp.where(empty, one, total)) + m)
 
 
 def _masked_logsumexp(xp, x, keep, axis: int):
@@ -68,20 +75,6 @@ def _masked_logsumexp(xp, x, keep, axis: int):
     m = _finite_shift(xp, xp.max(x, axis=axis, keepdims=True))
     total = xp.sum(xp.exp(x - m), axis=axis)
     return _safe_log_of_sum(xp, total, xp.squeeze(m, axis=axis))
-
-
-def _shift_right(xp, x, k: int):
-    """x[:, s - k] with -inf for s < k (x of shape (N, L))."""
-    if x.shape[1] <= k:
-        return _neg_inf(xp, x)
-    return xp.concat([_neg_inf(xp, x[:, :k]), x[:, :-k]], axis=1)
-
-
-def _shift_left(xp, x, k: int):
-    """x[:, s + k] with -inf for s >= L - k."""
-    if x.shape[1] <= k:
-        return _neg_inf(xp, x)
-    return xp.concat([x[:, k:], _neg_inf(xp, x[:, :k])], axis=1)
 
 
 # -- validation and the lattice ---------------------------------------------------
@@ -269,11 +262,18 @@ def _scan(xp, body, carry, emis, steps: int, *, reverse: bool = False):
         times = xp.arange(steps, dtype=_index_dtype(xp, emis), device=array_api_compat.device(emis))
         return jax.lax.scan(lambda c, x: body(c, x[0], x[1]), carry, (times, emis[:steps, ...]), reverse=reverse)
     outs = [None] * steps
+    frames = xp.unstack(emis[:steps, ...], axis=0) if steps else ()  # one autograd node, not one per step
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        carry, outs[t] = body(carry, t, emis[t, ...])
+        carry, outs[t] = body(carry, t, frames[t])
     if steps == 0 or outs[0] is None:
         return carry, None
     return carry, xp.stack(outs, axis=0)
+
+
+def _constants(xp, like):
+    """-inf and 1 of ``like``'s shape, and a (N, 2) block of -inf for the shifts."""
+    neg = xp.full_like(like, -math.inf)
+    return neg, xp.ones_like(like), neg[:, :2] if like.shape[1] >= 2 else xp.concat([neg, neg], axis=1)
 
 
 def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
@@ -282,12 +282,15 @@ def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
     virtual step -1 at state 0 with log-probability 0. Returns the last alpha
     and, with ``keep_all``, every alpha_t stacked (steps, N, L)."""
     start = xp.zeros(skip.shape, dtype=emis.dtype, device=array_api_compat.device(emis))
-    alpha = xp.where(pos == 0, start, _neg_inf(xp, start))
+    neg, one, neg2 = _constants(xp, start)
+    alpha = xp.where(pos == 0, start, neg)
     il = xp.expand_dims(il, 1)
+    L = skip.shape[1]
 
     def body(alpha, t, emis_t):
-        jump = xp.where(skip, _shift_right(xp, alpha, 2), _neg_inf(xp, alpha))
-        new = _logaddexp3(xp, alpha, _shift_right(xp, alpha, 1), jump) + emis_t
+        padded = xp.concat([neg2, alpha], axis=1)  # alpha(s - 2) = padded[s], alpha(s - 1) = padded[s + 1]
+        jump = xp.where(skip, padded[:, :L], neg)
+        new = _logaddexp3(xp, alpha, padded[:, 1 : L + 1], jump, neg, one) + emis_t
         alpha = xp.where(il > t, new, alpha)
         return alpha, (alpha if keep_all else None)
 
@@ -300,13 +303,16 @@ def _backward(xp, emis, skip, il, final, steps: int):
     ``final`` (0 at the end states, -inf elsewhere) for t >= input_length - 1."""
     if steps == 0:
         return xp.zeros((0, *final.shape), dtype=final.dtype, device=array_api_compat.device(final))
+    neg, one, neg2 = _constants(xp, final)
     il = xp.expand_dims(il, 1)
+    L = skip.shape[1]
     skip_from = xp.concat([skip[:, 2:], xp.zeros_like(skip[:, :2])], axis=1)  # may jump s -> s + 2
 
     def body(beta, t, emis_next):  # beta_{t+1} -> beta_t
         g = beta + emis_next
-        jump = xp.where(skip_from, _shift_left(xp, g, 2), _neg_inf(xp, g))
-        beta = xp.where(il - 1 <= t, final, _logaddexp3(xp, g, _shift_left(xp, g, 1), jump))
+        padded = xp.concat([g, neg2], axis=1)  # g(s + 1) = padded[s + 1], g(s + 2) = padded[s + 2]
+        jump = xp.where(skip_from, padded[:, 2:], neg)
+        beta = xp.where(il - 1 <= t, final, _logaddexp3(xp, g, padded[:, 1 : L + 1], jump, neg, one))
         return beta, beta
 
     _, betas = _scan(xp, body, final, emis[1:, ...], steps - 1, reverse=True)
