@@ -24,9 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _timing import median_seconds, print_table  # noqa: E402
+from _timing import median_seconds, print_table
 
-import losskit  # noqa: E402
+import losskit
 
 T, N, C, S = 100, 16, 30, 20
 

@@ -9,10 +9,10 @@ import math
 
 import numpy as np
 import pytest
-
-import losskit
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, finite_difference_full, to, to_numpy
 from reference import sequence as ref
+
+import losskit
 
 torch = pytest.importorskip("torch") if HAVE_TORCH else None
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -188,7 +188,7 @@ def test_matches_optax_ctc_loss(rng):
     import optax
 
     T, N, C, S, blank = 12, 5, 5, 5, 2
-    lp, y, il, tl = draw(rng, T, N, C, S, blank=blank, min_target=0)
+    _, y, il, tl = draw(rng, T, N, C, S, blank=blank, min_target=0)
     z = rng.normal(0.0, 2.0, size=(N, T, C))
     logit_paddings = (np.arange(T)[None, :] >= il[:, None]).astype(np.float64)
     label_paddings = (np.arange(S)[None, :] >= tl[:, None]).astype(np.float64)

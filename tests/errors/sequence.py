@@ -19,8 +19,8 @@ def _torch_lists():
 
 CASES = [
     ("ctc log_probs 1-D", lambda: ctc(np.zeros(4), y, il, tl), ValueError,
-     r"ctc: log_probs must have shape \(T, N, C\) \(time, batch, classes\) or \(T, C\) for one sequence; "
-     r"received shape \(4,\)"),
+     (r"ctc: log_probs must have shape \(T, N, C\) \(time, batch, classes\) or \(T, C\) for one sequence; "
+     r"received shape \(4,\)")),
     ("ctc log_probs 4-D", lambda: ctc(np.zeros((6, 2, 4, 1)), y, il, tl), ValueError,
      r"ctc: log_probs must have shape \(T, N, C\).*received shape \(6, 2, 4, 1\)"),
     ("ctc integer log_probs", lambda: ctc(np.zeros((6, 2, 4), dtype=np.int64), y, il, tl), TypeError,
@@ -52,11 +52,11 @@ CASES = [
     ("ctc concatenated targets of the wrong length", lambda: ctc(lp, np.array([1, 2, 3, 2]), il, tl), ValueError,
      r"ctc: targets must hold sum\(target_lengths\) = 5 labels when concatenated \(1-D\); received 4"),
     ("ctc padded targets of the wrong batch", lambda: ctc(lp, np.ones((3, 3), dtype=np.int64), il, tl), ValueError,
-     r"ctc: targets must have shape \(N, S\) = \(2, S\) when padded, or be 1-D when concatenated; "
-     r"received shape \(3, 3\)"),
+     (r"ctc: targets must have shape \(N, S\) = \(2, S\) when padded, or be 1-D when concatenated; "
+     r"received shape \(3, 3\)")),
     ("ctc targets 3-D", lambda: ctc(lp, np.ones((2, 3, 1), dtype=np.int64), il, tl), ValueError,
-     r"ctc: targets must be padded \(N, S\) or concatenated 1-D \(sum\(target_lengths\),\); "
-     r"received shape \(2, 3, 1\)"),
+     (r"ctc: targets must be padded \(N, S\) or concatenated 1-D \(sum\(target_lengths\),\); "
+     r"received shape \(2, 3, 1\)")),
     ("ctc targets holding the blank", lambda: ctc(lp, np.array([[1, 0, 3], [2, 2, 0]]), il, tl), ValueError,
      r"ctc: targets must not contain the blank label within target_lengths \(blank=0\); received 0"),
     ("ctc targets holding the blank=3", lambda: ctc(lp, y, il, tl, blank=3), ValueError,
@@ -76,8 +76,8 @@ CASES = [
     ("ctc unbatched with 2-D targets", lambda: ctc(lp[:, 0], y, 6, 3), ValueError,
      r"ctc: targets must have shape \(S,\) for unbatched log_probs of shape \(T, C\); received shape \(2, 3\)"),
     ("ctc unbatched with several lengths", lambda: ctc(lp[:, 0], y[0], il, 3), ValueError,
-     r"ctc: input_lengths must have shape \(\) or \(1,\) for unbatched log_probs of shape \(T, C\); "
-     r"received shape \(2,\)"),
+     (r"ctc: input_lengths must have shape \(\) or \(1,\) for unbatched log_probs of shape \(T, C\); "
+     r"received shape \(2,\)")),
     ("ctc weight per frame", lambda: ctc(lp, y, il, tl, weight=np.ones((6, 2))), ValueError,
      r"ctc: weight must have shape \(2,\) \(one value per sequence\); received shape \(6, 2\)"),
     ("ctc mask not boolean", lambda: ctc(lp, y, il, tl, mask=np.ones(2)), TypeError,

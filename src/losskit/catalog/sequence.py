@@ -57,8 +57,8 @@ register(LossSpec(
     param_grid=({"blank": 5}, {"zero_infinity": True}),
     peers=("torch.nn.functional.ctc_loss", "optax.losses.ctc_loss"),
     references=(
-        "Graves, A., Fernandez, S., Gomez, F., Schmidhuber, J. (2006). Connectionist Temporal Classification: "
-        "Labelling Unsegmented Sequence Data with Recurrent Neural Networks. ICML.",
+        ("Graves, A., Fernandez, S., Gomez, F., Schmidhuber, J. (2006). Connectionist Temporal Classification: "
+        "Labelling Unsegmented Sequence Data with Recurrent Neural Networks. ICML."),
     ),
     notes="'mean' divides each sequence's loss by max(target_length, 1), then averages over the batch "
           "(PyTorch's mean); with weight/mask, sum(w m l / max(S', 1)) / sum(w m). Impossible targets give inf "

@@ -32,7 +32,15 @@ import array_api_compat
 from .. import domains as D
 from .._array import is_concrete, one_hot
 from .._reduce import reduce
-from .._validate import any_true, check_bool, check_int, check_shape, check_values, per_sample, structured
+from .._validate import (
+    any_true,
+    check_bool,
+    check_int,
+    check_shape,
+    check_values,
+    per_sample,
+    structured,
+)
 
 __all__ = ["ctc"]
 
