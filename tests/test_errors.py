@@ -24,7 +24,7 @@ TABLE = _table()
 
 def test_table_covers_every_family():
     families = {p.id.split(":")[0] for p in TABLE}
-    assert {"core", "regression", "probabilistic", "binary", "classification"} <= families
+    assert {"core", "regression", "probabilistic", "binary", "classification", "metric", "segmentation", "sequence", "boxes"} <= families
 
 
 @pytest.mark.parametrize("call,error,pattern", TABLE)
