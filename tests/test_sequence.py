@@ -307,6 +307,11 @@ def test_mask_all_false_gives_zero_with_zero_gradient(rng):
     out = losskit.ctc(x, torch.from_numpy(y), torch.from_numpy(il), torch.from_numpy(tl), mask=keep)
     out.backward()
     assert math.isfinite(float(out.detach())) and torch.isfinite(x.grad).all() and torch.all(x.grad[:, 2] == 0)
+    x.grad = None
+    out = losskit.ctc(x, torch.from_numpy(y), torch.from_numpy(il), torch.from_numpy(tl),
+                      weight=torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64))  # a zero weight acts as a mask
+    out.backward()
+    assert math.isfinite(float(out.detach())) and torch.isfinite(x.grad).all() and torch.all(x.grad[:, 2] == 0)
 
 
 @needs_torch

@@ -2,7 +2,8 @@
 
 ``"none"`` returns ``weight * loss`` per element (0 where masked or ignored),
 ``"sum"`` their sum, ``"mean"`` the weighted mean over the elements that count,
-``sum(w * l * m) / sum(w * m)``. A batch where nothing counts reduces to 0 with a
+``sum(w * l * m) / sum(w * m)``. A zero weight contributes 0 even where the loss
+is infinite (CTC's impossible alignments), where ``0 * inf`` would be NaN. A batch where nothing counts reduces to 0 with a
 zero gradient, never NaN: excluded elements are removed with ``where`` (not
 multiplied by 0, which would turn an inf into NaN).
 """
@@ -26,7 +27,9 @@ def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weig
     keep = batch.mask
     if valid is not None:
         keep = valid if keep is None else xp.logical_and(keep, valid)
-    contrib = values if batch.weight is None else values * batch.weight
+    contrib = values
+    if batch.weight is not None:
+        contrib = xp.where(batch.weight > 0, values * batch.weight, xp.zeros_like(values))
     if keep is not None:
         contrib = xp.where(keep, contrib, xp.zeros_like(contrib))
     if reduction == "none":
