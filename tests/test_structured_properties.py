@@ -60,11 +60,9 @@ def mean_divisor(spec, args, kwargs):
     return np.maximum(np.asarray(value, dtype=np.float64), 1.0)
 
 
-def torch_args(spec, args, kwargs, dtype=None):
-    import torch
-
+def torch_args(spec, args, kwargs):
     a = [convert("torch", v) for v in args]
-    a[0] = a[0].clone().to(dtype or a[0].dtype).requires_grad_(True)
+    a[0] = a[0].clone().requires_grad_(True)
     k = {name: convert("torch", v) for name, v in kwargs.items()}
     return a, k
 

@@ -3,7 +3,6 @@ axis-aligned boxes (x1, y1, x2, y2), one value per box."""
 
 import numpy as np
 
-from .. import domains as D
 from ..functional import boxes as F
 from ..registry import LossSpec, Param, register
 
