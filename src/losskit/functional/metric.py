@@ -116,8 +116,12 @@ def _pairwise_distances(xp, x, distance: str):
     if distance == "cosine":
         u = _unit(xp, x)
         return 1.0 - xp.matmul(u, xp.matrix_transpose(u))
-    diff = xp.expand_dims(x, axis=1) - xp.expand_dims(x, axis=0)
-    sq = xp.sum(diff * diff, axis=-1)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: O(N^2) memory rather than the O(N^2 D)
+    # of explicit differences. Cancellation can leave small negatives: floored
+    # at 0; the diagonal is exactly 0.
+    norms = xp.sum(x * x, axis=-1)
+    sq = xp.expand_dims(norms, axis=1) + xp.expand_dims(norms, axis=0) - 2.0 * xp.matmul(x, xp.matrix_transpose(x))
+    sq = xp.where(xp.logical_or(_eye(xp, x.shape[0], x), sq < 0), xp.zeros_like(sq), sq)
     return sq if distance == "squared_euclidean" else _safe_sqrt(xp, sq)
 
 
