@@ -733,27 +733,33 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
                        out_dtype=out_dtype)
     if n == 0:
         return _empty(batch, q, reduction)
+    if neg is None:
+        return reduce(batch, _nt_xent(xp, q, k, batch.mask, temperature), reduction)
     uq, uk = _unit(xp, q), _unit(xp, k)
     positive = xp.sum(uq * uk, axis=1) / temperature
-    if neg is not None:
-        un = _unit(xp, neg)
-        if un.ndim == 2:
-            other = xp.matmul(uq, xp.matrix_transpose(un)) / temperature
-        else:
-            other = xp.sum(xp.expand_dims(uq, axis=1) * un, axis=2) / temperature
-        logits = xp.concat([xp.expand_dims(positive, axis=1), other], axis=1)
-        return reduce(batch, logsumexp(xp, logits, axis=1) - positive, reduction)
-    z = xp.concat([uq, uk], axis=0)
+    un = _unit(xp, neg)
+    if un.ndim == 2:
+        other = xp.matmul(uq, xp.matrix_transpose(un)) / temperature
+    else:
+        other = xp.sum(xp.expand_dims(uq, axis=1) * un, axis=2) / temperature
+    logits = xp.concat([xp.expand_dims(positive, axis=1), other], axis=1)
+    return reduce(batch, logsumexp(xp, logits, axis=1) - positive, reduction)
+
+
+def _nt_xent(xp, q, k, mask, temperature):
+    """Per-pair NT-Xent of two views: the mean of both views' cross-entropies
+    over the 2N x 2N similarity matrix without its diagonal."""
+    n = q.shape[0]
+    z = _unit(xp, xp.concat([q, k], axis=0))
     sim = xp.matmul(z, xp.matrix_transpose(z)) / temperature
-    idx = xp.arange(2 * n, device=array_api_compat.device(z))
-    partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
+    positive = xp.sum(z[:n, ...] * z[n:, ...], axis=1) / temperature
     keep = xp.logical_not(_eye(xp, 2 * n, z))
-    if batch.mask is not None:
-        keep = xp.logical_and(keep, xp.expand_dims(xp.concat([batch.mask, batch.mask]), axis=0))
-    keep = xp.logical_or(keep, partner)  # every row keeps its positive: never all -inf
+    if mask is not None:  # a masked pair is no one's negative; every row keeps its positive
+        idx = xp.arange(2 * n, device=array_api_compat.device(z))
+        partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
+        keep = xp.logical_or(xp.logical_and(keep, xp.expand_dims(xp.concat([mask, mask]), axis=0)), partner)
     lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1)
-    per_view = lse - xp.concat([positive, positive])
-    return reduce(batch, 0.5 * (per_view[:n] + per_view[n:]), reduction)
+    return 0.5 * ((lse[:n] - positive) + (lse[n:] - positive))
 
 
 def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, mask=None, reduction="mean"):
