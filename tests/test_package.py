@@ -69,6 +69,10 @@ def test_cli_filters_by_family():
     out = subprocess.run([sys.executable, "-m", "losskit", "list", "--family", "divergence"],
                          capture_output=True, text=True, check=True).stdout
     assert "kl_div" in out and "\nmse " not in out
+    bad = subprocess.run([sys.executable, "-m", "losskit", "list", "--family", "segmentaton"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--family': must be one of boxes, classification" in bad.stderr
+    assert "received 'segmentaton'" in bad.stderr
 
 
 def test_loss_object_binds_parameters_and_overrides():

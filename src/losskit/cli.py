@@ -125,12 +125,23 @@ if click is not None:
         if ctx.invoked_subcommand is None:
             ctx.invoke(list_losses)
 
+    def _registered(field):
+        def check(ctx, param, value):
+            known = sorted({getattr(s, field) for s in specs()})
+            if value is not None and value not in known:
+                raise click.BadParameter(f"must be one of {', '.join(known)}; received {value!r}")
+            return value
+
+        return check
+
     @app.command("list")
-    @click.option("--family", default=None, help="regression, classification or divergence")
-    @click.option("--task", default=None, help="e.g. regression, binary, multiclass, count")
+    @click.option("--family", default=None, callback=_registered("family"),
+                  help="regression, classification, divergence, metric, segmentation, sequence or boxes")
+    @click.option("--task", default=None, callback=_registered("task"),
+                  help="e.g. regression, binary, multiclass, count, embedding, segmentation, detection")
     @click.option("--markdown", is_flag=True, help="a Markdown table of the specs (the README's)")
     def list_losses(family, task, markdown):
-        """The registry, with a worked value per loss (mean over a 3-element example)."""
+        """The registry, with a worked value per loss (mean over a small fixed example)."""
         if markdown:
             click.echo(markdown_table(specs(family=family, task=task)))
             return

@@ -46,7 +46,7 @@ class Param:
 class LossSpec:
     name: str
     function: Callable
-    family: str  # regression | classification | divergence
+    family: str  # regression | classification | divergence | metric | segmentation | sequence | boxes
     task: str  # regression | quantile | count | positive | probabilistic | binary | multiclass | multilabel | distribution
     input_space: str  # what ``input`` holds, e.g. "prediction", "probability", "logit", "log-probability"
     summary: str
