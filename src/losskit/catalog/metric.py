@@ -107,7 +107,7 @@ register(LossSpec(
     convex=False,
     references=(_HADSELL,),
     notes="Per anchor: mean over the other samples of the pair loss (each pair counted from both ends). A masked "
-          "sample leaves the batch (mask equals slicing). Pairwise distances from explicit differences, O(N^2 D).",
+          "sample leaves the batch (mask equals slicing). Euclidean distances from the Gram matrix, O(N^2) memory.",
     **_COMMON,
 ))
 
