@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
 import numpy as np
 import pytest
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, finite_difference_full, to, to_numpy
@@ -34,7 +35,7 @@ def draw(name, rng, params):
         return (rng.uniform(0.0, 2.0, size=(4, 3)), rng.random((4, 3)) < 0.5), {}
     if name in ("contrastive_embeddings", "batch_hard_triplet", "batch_all_triplet", "supervised_contrastive"):
         return (rng.normal(size=(N, DIM)), labels(rng)), {}
-    if name == "triplet_margin":
+    if name in ("triplet_margin", "triplet_margin_with_distance"):
         a = rng.normal(size=(7, DIM))
         return (a, a + rng.normal(size=a.shape), a + rng.normal(size=a.shape)), {}
     if name == "cosine_embedding":
@@ -64,6 +65,8 @@ SETTINGS = [
     ("triplet_margin", {"p": 1.0, "margin": 0.5}),
     ("triplet_margin", {"p": 3.0, "swap": True}),
     ("triplet_margin", {"p": math.inf, "eps": 0.0}),
+    ("triplet_margin_with_distance", {}),
+    ("triplet_margin_with_distance", {"distance_fn": "l1", "swap": True, "margin": 0.4}),
     ("batch_hard_triplet", {}),
     ("batch_hard_triplet", {"distance": "cosine", "margin": 0.3}),
     ("batch_hard_triplet", {"distance": "squared_euclidean", "margin": 3.0}),
@@ -89,10 +92,19 @@ SETTINGS = [
 IDS = [name + "".join(f"-{k}={v}" for k, v in p.items()) for name, p in SETTINGS]
 
 
+def l1_distance(u, v):
+    """A distance_fn for any array-API backend, on rows or on batches of rows."""
+    xp = array_api_compat.array_namespace(u, v)
+    return xp.sum(xp.abs(u - v), axis=-1)
+
+
 def ours_and_ref(name, params):
     """Keyword parameters for losskit and for the reference (the triplet
-    reference calls the norm degree ``p_norm``; markers are dropped)."""
+    reference calls the norm degree ``p_norm``; the ``distance_fn`` marker
+    "l1" becomes ``l1_distance``; other markers are dropped)."""
     ours = {k: v for k, v in params.items() if k != "negatives"}
+    if ours.get("distance_fn") == "l1":
+        ours["distance_fn"] = l1_distance
     theirs = dict(ours)
     if name == "triplet_margin" and "p" in theirs:
         theirs["p_norm"] = theirs.pop("p")
@@ -532,11 +544,12 @@ def test_float32_extreme_embeddings_are_finite(name, params, scale, rng):
 @needs_jax
 @pytest.mark.parametrize("name", MINED + ["info_nce", "additive_margin_softmax", "triplet_margin"])
 def test_jax_gradients_finite_at_degenerate_inputs(name):
-    """jax.grad through identical and zero embeddings and a one-class batch."""
+    """jax.grad in float32 through identical and zero embeddings and a
+    one-class batch (every distance for the losses that take one)."""
     import jax
     import jax.numpy as jnp
 
-    x = jnp.asarray(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]]))
+    x = jnp.asarray(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]]), dtype=jnp.float32)
     if name == "info_nce":
         f = lambda e: losskit.info_nce(e, e)
     elif name == "additive_margin_softmax":
@@ -545,10 +558,12 @@ def test_jax_gradients_finite_at_degenerate_inputs(name):
     elif name == "triplet_margin":
         f = lambda e: losskit.triplet_margin(e, e, e[::-1], eps=0.0)
     else:
-        f = lambda e: getattr(losskit, name)(e, jnp.asarray([0, 0, 0, 0])) + getattr(losskit, name)(
-            e, jnp.asarray([0, 1, 0, 1]))
+        distances = [{}] if name == "supervised_contrastive" else [{"distance": d} for d in
+                                                                   ("euclidean", "squared_euclidean", "cosine")]
+        f = lambda e: sum(getattr(losskit, name)(e, jnp.asarray(y), **kw) for kw in distances
+                          for y in ([0, 0, 0, 0], [0, 1, 0, 1]))
     value, g = jax.jit(jax.value_and_grad(f))(x)
-    assert bool(jnp.all(jnp.isfinite(g))) and bool(jnp.isfinite(value))
+    assert g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g))) and bool(jnp.isfinite(value))
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "numpy"])

@@ -125,6 +125,14 @@ def triplet_margin(a, p, n, *, margin=1.0, p_norm=2.0, eps=1e-6, swap=False, wei
     return out.reshape(shape) if reduction == "none" else out
 
 
+def triplet_margin_with_distance(a, p, n, *, distance_fn=None, margin=1.0, swap=False, weight=None, mask=None,
+                                 reduction="mean"):
+    """``distance_fn`` applied to one pair of rows at a time; None is PyTorch's
+    default, pairwise_distance with p=2 and eps=1e-6."""
+    return triplet_margin(a, p, n, margin=margin, swap=swap, weight=weight, mask=mask, reduction=reduction,
+                          distance_fn=distance_fn)
+
+
 def batch_hard_triplet(x, y, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"):
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
@@ -267,6 +275,7 @@ REFERENCES = {
     "contrastive": contrastive,
     "contrastive_embeddings": contrastive_embeddings,
     "triplet_margin": triplet_margin,
+    "triplet_margin_with_distance": triplet_margin_with_distance,
     "batch_hard_triplet": batch_hard_triplet,
     "batch_all_triplet": batch_all_triplet,
     "cosine_embedding": cosine_embedding,
