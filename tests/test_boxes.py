@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 import pytest
-
-import losskit
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, finite_difference_full, to, to_numpy
 from reference import boxes as ref
+
+import losskit
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed")

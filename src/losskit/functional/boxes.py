@@ -16,9 +16,11 @@ Notation for a predicted box :math:`B` and a target box :math:`B^g`:
 
 The formulas, including where :math:`\epsilon` enters, are those of
 torchvision's ``generalized_box_iou_loss``, ``distance_box_iou_loss`` and
-``complete_box_iou_loss`` (``torchvision.ops``), which these functions match
-value for value and gradient for gradient wherever torchvision's result is
-finite; only the default ``reduction`` differs ("mean" here, "none" there).
+``complete_box_iou_loss`` (``torchvision.ops``), so values and gradients are
+theirs wherever torchvision's result is finite; only the default
+``reduction`` differs ("mean" here, "none" there). torchvision is not a test
+dependency: the tests compare with a naive float64 reference written with
+the same :math:`\epsilon` placement, and with finite differences.
 NaN in ``input`` propagates; NaN in ``target`` is an error.
 """
 
@@ -31,9 +33,17 @@ import array_api_compat
 from .. import domains as D
 from .._array import is_concrete
 from .._reduce import reduce
-from .._validate import any_true, as_float, check_no_nan, check_param, check_shape, per_sample, structured
+from .._validate import (
+    any_true,
+    as_float,
+    check_no_nan,
+    check_param,
+    check_shape,
+    per_sample,
+    structured,
+)
 
-__all__ = ["iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
+__all__ = ["ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
 
 EPS_DOMAIN = D.POSITIVE  # shared with the registry entries (catalog/boxes.py)
 _FOUR_OVER_PI2 = 4.0 / math.pi**2
