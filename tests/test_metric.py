@@ -137,7 +137,7 @@ def test_matches_reference(name, params, rng):
 
 @needs_torch
 @pytest.mark.parametrize("name,params", [s for s in SETTINGS if s[0] in (
-    "contrastive_embeddings", "batch_hard_triplet", "batch_all_triplet", "supervised_contrastive", "center_loss",
+    "contrastive", "contrastive_embeddings", "batch_hard_triplet", "batch_all_triplet", "supervised_contrastive", "center_loss",
     "additive_margin_softmax", "info_nce")], ids=lambda v: str(v))
 def test_autograd_equals_finite_differences_of_the_reference(name, params, rng):
     """Losses without a peer: torch autograd of ours against central
