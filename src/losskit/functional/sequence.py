@@ -384,6 +384,11 @@ def ctc(log_probs, targets, input_lengths, target_lengths, *, blank=0, zero_infi
     ``log_probs = log_softmax(z)``; the two agree after the chain rule
     through ``log_softmax``.
 
+    Speed: on JAX (``jax.jit``) it runs at ``optax.losses.ctc_loss``'s speed;
+    on PyTorch, autograd through the per-step recursion is several times slower
+    than ``ctc_loss``'s native kernel (``benchmarks/RESULTS.md``), which gives
+    the same values where speed matters more than the true gradient.
+
     Args:
         log_probs: (T, N, C) or (T, C) floating log-probabilities (<= 0; -inf allowed).
         targets: integer labels, padded (N, S) or concatenated (sum(target_lengths),);
