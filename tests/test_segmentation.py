@@ -560,3 +560,36 @@ def test_half_precision_in_every_mode(rng):
         ref32 = losskit.dice_cross_entropy(half.float(), torch.from_numpy(y), mode=mode, reduction="none")
         assert out.dtype == torch.float16
         assert torch.equal(out, ref32.to(torch.float16))
+
+
+@needs_torch
+@needs_jax
+@pytest.mark.parametrize("mode", MODES)
+def test_smooth_zero_with_confident_logits_has_finite_gradients(mode):
+    """smooth=0 and soft counts of about 1e-26 (float32 logits of +-30 to
+    +-60, not yet exactly 0 or 1 as at +-1e4): without the floor on smooth the
+    quotient's gradient g / den^2 overflows (jax) or 1 / den does (torch).
+    Also focal Tversky with a steep gamma=0.1 near a perfect score."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    scale = 30.0 if mode == "multiclass" else 60.0
+    if mode == "multiclass":  # every pixel class 0, predicted so; classes 1 and 2 empty, p about e^-60
+        y = np.zeros((2, 6), dtype=np.int64)
+        y[1, :3] = 1
+        x = np.where(np.arange(C)[None, :, None] == y[:, None, :], scale, -scale).astype(np.float32)
+    else:
+        y = np.zeros((2, 6) if mode == "binary" else (2, C, 6), dtype=np.int64)
+        y[1, ..., :3] = 1
+        x = np.where(y == 1, scale, -scale).astype(np.float32)
+    settings = [(name, {"smooth": 0.0}) for name in MODAL] + [("focal_tversky", {"gamma": 0.1})]
+    for name, kw in settings:
+        kw = {"mode": mode, **kw}
+        xt = torch.tensor(x, requires_grad=True)
+        out = fn(name)(xt, torch.from_numpy(y), **kw)
+        out.backward()
+        yj = jnp.asarray(y)
+        value, g = jax.jit(jax.value_and_grad(lambda z, name=name, kw=kw: fn(name)(z, yj, **kw)))(jnp.asarray(x))
+        assert torch.isfinite(out) and torch.all(torch.isfinite(xt.grad)), (name, kw)
+        assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(g))), (name, kw)

@@ -41,8 +41,11 @@ empty prediction a perfect score (loss 0: :math:`I = FP = FN = 0`), keeps the
 loss defined when a sample has no positive pixel, and softens the loss of
 small objects: an empty target with a confident false positive of :math:`k`
 pixels costs :math:`k / (k + s)` (Dice), so it is penalised, more so the
-larger the false positive. ``smooth=0`` is allowed; a score of 0/0 (nothing
-predicted, nothing to find) is then taken as perfect too.
+larger the false positive. ``smooth=0`` is allowed: it is then replaced by
+the fourth root of the dtype's smallest normal number (about 3e-10 in
+float32, 1e-77 in float64), so a score of 0/0 (nothing predicted, nothing to
+find) is perfect too, and counts as small as confident logits give (1e-26)
+do not overflow the gradient; the value changes only for counts that small.
 
 **Averaging** over classes, per sample: ``average="macro"`` (default) scores
 each class and averages the per-class losses (over the classes that have at
@@ -275,10 +278,21 @@ def _ratio(xp, num, den):
     return xp.where(zero, xp.zeros_like(den), num / xp.where(zero, xp.ones_like(den), den))
 
 
+def _tiny(xp, dtype) -> float:
+    """The fourth root of the dtype's smallest normal number (about 3e-10 in
+    float32, 1e-77 in float64): a denominator at least this large keeps
+    g / den^2 (in the gradient of a quotient, g the incoming gradient) finite
+    in float32 even for the steep focal Tversky."""
+    return float(xp.finfo(dtype).smallest_normal) ** 0.25
+
+
 def _tversky_loss(xp, inter, fp, fn, alpha, beta, smooth):
-    """1 - (I + s) / (I + alpha FP + beta FN + s), as a ratio of non-negative terms."""
+    """1 - (I + s) / (I + alpha FP + beta FN + s), as a ratio of non-negative
+    terms. ``smooth`` is floored at ``_tiny``: with smooth=0 an empty target
+    predicted empty gives 0/tiny = 0, and counts of 1e-30 (confident logits)
+    give finite gradients; any larger smooth is used as is."""
     num = alpha * fp + beta * fn
-    return _ratio(xp, num, inter + num + smooth)
+    return num / (inter + num + max(smooth, _tiny(xp, inter.dtype)))
 
 
 def _average(loss, m: _Masks, counts, per_class, average, reduction):
@@ -508,7 +522,10 @@ def focal_tversky(input, target, *, mode="multiclass", alpha=0.3, beta=0.7, gamm
     xp = m.xp
 
     def per_class(i, fp, fn):
-        return safe_pow(xp, _tversky_loss(xp, i, fp, fn, a, bt, s), g)
+        base = _tversky_loss(xp, i, fp, fn, a, bt, s)
+        # below _tiny the base counts as 0: the slope gamma * base^(gamma - 1) would overflow float32
+        base = xp.where(base > _tiny(xp, base.dtype), base, xp.zeros_like(base))
+        return safe_pow(xp, base, g)
 
     return _average(loss, m, _counts(m), per_class, average, reduction)
 
@@ -591,8 +608,8 @@ def generalized_dice(input, target, *, mode="multiclass", smooth=1.0, ignore_ind
         inter, fp, fn = xp.concat([tn, inter], axis=1), xp.concat([fn, fp], axis=1), xp.concat([fp, fn], axis=1)
     w = _gdl_weights(xp, inter + fn)  # T_c = I_c + FN_c
     num = xp.sum(w * (fp + fn), axis=1)
-    den = xp.sum(w * (2.0 * inter + fp + fn), axis=1) + s
-    values = _ratio(xp, num, den)
+    den = xp.sum(w * (2.0 * inter + fp + fn), axis=1) + max(s, _tiny(xp, num.dtype))
+    values = num / den
     cvalid = m.class_valid()
     valid = None if cvalid is None else xp.any(cvalid, axis=1)
     b = m.batch(loss, (m.n,), _what(m, "one value per sample"))
