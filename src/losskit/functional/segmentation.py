@@ -85,7 +85,7 @@ from typing import Any
 import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, log_softmax, one_hot, safe_pow, sigmoid, softplus
+from .._array import is_concrete, log_softmax, one_hot, sigmoid, softplus
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -298,20 +298,24 @@ def _tversky_loss(xp, inter, fp, fn, alpha, beta, smooth):
 def _average(loss, m: _Masks, counts, per_class, average, reduction):
     """Per-class losses -> the reduced loss for ``average``. ``per_class`` maps
     (I, FP, FN) of shape (N, C) or (N,) to losses of that shape."""
+    if average == "none":
+        b = m.batch(loss, (m.n, m.c), _what(m, "one value per sample and class (average='none')"))
+        return reduce(b, per_class(*counts), reduction, valid=m.class_valid())
+    values, valid = _over_classes(m, counts, per_class, average)
+    b = m.batch(loss, (m.n,), _what(m, "one value per sample"))
+    return reduce(b, values, reduction, valid=valid)
+
+
+def _over_classes(m: _Masks, counts, per_class, average):
+    """One loss per sample, (N,), for ``average`` "macro" or "micro", and
+    which samples count (None: all)."""
     xp = m.xp
     inter, fp, fn = counts
     cvalid = m.class_valid()
-    if average == "none":
-        values = per_class(inter, fp, fn)
-        b = m.batch(loss, (m.n, m.c), _what(m, "one value per sample and class (average='none')"))
-        return reduce(b, values, reduction, valid=cvalid)
     if average == "micro":
         values = per_class(xp.sum(inter, axis=1), xp.sum(fp, axis=1), xp.sum(fn, axis=1))
-        valid = None if cvalid is None else xp.any(cvalid, axis=1)
-    else:
-        values, valid = _mean_over(xp, per_class(inter, fp, fn), cvalid)
-    b = m.batch(loss, (m.n,), _what(m, "one value per sample"))
-    return reduce(b, values, reduction, valid=valid)
+        return values, None if cvalid is None else xp.any(cvalid, axis=1)
+    return _mean_over(xp, per_class(inter, fp, fn), cvalid)
 
 
 def _mean_over(xp, values, selected):
@@ -492,8 +496,10 @@ def focal_tversky(input, target, *, mode="multiclass", alpha=0.3, beta=0.7, gamm
     negatives; here, as in ``tversky``, ``alpha`` weighs false positives and
     ``beta`` false negatives, so their :math:`\alpha = 0.7` is ``beta=0.7``.
     They sum over classes where ``"macro"`` takes the mean. With
-    ``gamma < 1`` the gradient grows as the loss nears 0; it is 0 at an
-    exactly perfect class.
+    ``gamma < 1`` the gradient grows as the loss nears 0; a Tversky loss
+    below the fourth root of the dtype's smallest normal number (about 3e-10
+    in float32) is taken as 0, so the gradient stays finite and is 0 at a
+    (nearly) perfect class.
 
     Args:
         gamma: exponent > 0.
@@ -523,9 +529,11 @@ def focal_tversky(input, target, *, mode="multiclass", alpha=0.3, beta=0.7, gamm
 
     def per_class(i, fp, fn):
         base = _tversky_loss(xp, i, fp, fn, a, bt, s)
-        # below _tiny the base counts as 0: the slope gamma * base^(gamma - 1) would overflow float32
-        base = xp.where(base > _tiny(xp, base.dtype), base, xp.zeros_like(base))
-        return safe_pow(xp, base, g)
+        # below _tiny the base counts as 0 (the slope gamma * base^(gamma - 1) would overflow
+        # float32); NaN is not small: it propagates
+        small = base <= _tiny(xp, base.dtype)
+        safe = xp.where(small, xp.ones_like(base), base)
+        return xp.where(small, xp.zeros_like(base), safe**g)
 
     return _average(loss, m, _counts(m), per_class, average, reduction)
 
@@ -599,14 +607,16 @@ def generalized_dice(input, target, *, mode="multiclass", smooth=1.0, ignore_ind
                  weight=weight, mask=mask, reduction=reduction)
     xp = m.xp
     inter, fp, fn = _counts(m)
+    vol = xp.sum(m.t, axis=2)  # T_c, from the target alone (m.t is 0 where ignored): no gradient
     if m.mode == "binary":  # background as a second class: its I is the true negatives
         _, q = _probabilities(m)
-        tn_terms = q * (1.0 - m.t)
+        background = 1.0 - m.t
         if m.valid is not None:
-            tn_terms = xp.where(m.valid, tn_terms, xp.zeros_like(tn_terms))
-        tn = xp.sum(tn_terms, axis=2)
+            background = xp.where(m.valid, background, xp.zeros_like(background))
+        tn = xp.sum(q * background, axis=2)
         inter, fp, fn = xp.concat([tn, inter], axis=1), xp.concat([fn, fp], axis=1), xp.concat([fp, fn], axis=1)
-    w = _gdl_weights(xp, inter + fn)  # T_c = I_c + FN_c
+        vol = xp.concat([xp.sum(background, axis=2), vol], axis=1)
+    w = _gdl_weights(xp, vol)
     num = xp.sum(w * (fp + fn), axis=1)
     den = xp.sum(w * (2.0 * inter + fp + fn), axis=1) + max(s, _tiny(xp, num.dtype))
     values = num / den
@@ -652,12 +662,8 @@ def dice_cross_entropy(input, target, *, mode="multiclass", dice_weight=1.0, ce_
     m = _prepare(loss, input, target, mode=mode, ignore_index=ignore_index, per_image=per_image,
                  weight=weight, mask=mask, reduction=reduction)
     xp = m.xp
-    inter, fp, fn = _counts(m)
-    cvalid = m.class_valid()
-    if average == "micro":
-        overlap = _tversky_loss(xp, xp.sum(inter, axis=1), xp.sum(fp, axis=1), xp.sum(fn, axis=1), 0.5, 0.5, 0.5 * s)
-    else:
-        overlap, _ = _mean_over(xp, _tversky_loss(xp, inter, fp, fn, 0.5, 0.5, 0.5 * s), cvalid)
+    overlap, _ = _over_classes(m, _counts(m), lambda i, fp, fn: _tversky_loss(xp, i, fp, fn, 0.5, 0.5, 0.5 * s),
+                               average)
     z, t = m.z, m.t
     if m.mode == "multiclass":
         logp = log_softmax(xp, z, axis=1)
