@@ -78,3 +78,16 @@ def test_reduction_of_nothing_is_zero():
     assert reduce(b, np.zeros(0), "mean") == 0.0
     b = elementwise("t", np.zeros(2), np.zeros(2), weight=np.zeros(2))
     assert reduce(b, np.ones(2), "mean") == 0.0
+
+
+def test_safe_pow_is_zero_at_zero_with_finite_gradient_and_keeps_nan():
+    base = np.array([0.0, 0.25, 4.0, np.nan])
+    got = A.safe_pow(np, base, 0.5)
+    np.testing.assert_array_equal(got[:3], [0.0, 0.5, 2.0])
+    assert np.isnan(got[3])
+    if HAVE_TORCH:
+        import torch
+
+        b = torch.tensor(base[:3], requires_grad=True)
+        A.safe_pow(torch, b, 0.5).sum().backward()
+        assert torch.all(torch.isfinite(b.grad)) and float(b.grad[0]) == 0.0

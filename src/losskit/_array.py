@@ -164,12 +164,13 @@ def log1mexp(xp, a):
 
 def safe_pow(xp, base, exponent: float):
     """base ** exponent for base >= 0 where 0 ** exponent is taken as 0 (its
-    limit for exponent > 0), keeping gradients finite for exponent < 1."""
+    limit for exponent > 0), keeping gradients finite for exponent < 1. NaN
+    stays NaN."""
     if exponent == 0:
         return xp.ones_like(base)
     positive = base > 0
     safe = xp.where(positive, base, xp.ones_like(base))
-    return xp.where(positive, safe**exponent, xp.zeros_like(base))
+    return xp.where(positive, safe**exponent, xp.where(xp.isnan(base), base, xp.zeros_like(base)))
 
 
 def one_hot(xp, labels, num_classes: int, *, axis: int, dtype):
