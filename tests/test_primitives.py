@@ -91,3 +91,19 @@ def test_safe_pow_is_zero_at_zero_with_finite_gradient_and_keeps_nan():
         b = torch.tensor(base[:3], requires_grad=True)
         A.safe_pow(torch, b, 0.5).sum().backward()
         assert torch.all(torch.isfinite(b.grad)) and float(b.grad[0]) == 0.0
+
+
+def test_logsumexp_of_all_minus_infinity_has_a_zero_gradient():
+    if not HAVE_TORCH:
+        pytest.skip("torch is not installed")
+    import array_api_compat.torch as xt
+    import torch
+
+    x = torch.tensor([[-np.inf, -np.inf], [0.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    out = A.logsumexp(xt, x, axis=1)
+    assert out[0] == -np.inf
+    out[1].backward()
+    assert torch.all(torch.isfinite(x.grad)) and torch.all(x.grad[0] == 0)
+    y = torch.tensor([[-np.inf, -np.inf]], dtype=torch.float64, requires_grad=True)
+    torch.exp(A.logsumexp(xt, y, axis=1)).sum().backward()  # d exp(lse) at -inf: 0, not NaN
+    assert torch.all(y.grad == 0)

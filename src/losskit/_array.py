@@ -27,6 +27,7 @@ __all__ = [
     "xlogy",
     "log1mexp",
     "safe_pow",
+    "safe_sqrt",
     "one_hot",
 ]
 
@@ -131,10 +132,13 @@ def sigmoid(xp, x):
 
 def logsumexp(xp, x, *, axis: int, keepdims: bool = False):
     """log(sum(exp(x))) along ``axis`` with the max shifted out; rows of all
-    -inf give -inf rather than NaN."""
+    -inf give -inf rather than NaN, with a zero (not NaN) gradient; NaN
+    propagates."""
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    total = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    empty = total == 0
+    out = xp.where(empty, xp.full_like(total, -math.inf), xp.log(xp.where(empty, xp.ones_like(total), total)) + m)
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -171,6 +175,12 @@ def safe_pow(xp, base, exponent: float):
     positive = base > 0
     safe = xp.where(positive, base, xp.ones_like(base))
     return xp.where(positive, safe**exponent, xp.where(xp.isnan(base), base, xp.zeros_like(base)))
+
+
+def safe_sqrt(xp, v):
+    """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0; NaN propagates."""
+    zero = v == 0
+    return xp.where(zero, xp.zeros_like(v), xp.sqrt(xp.where(zero, xp.ones_like(v), v)))
 
 
 def one_hot(xp, labels, num_classes: int, *, axis: int, dtype):

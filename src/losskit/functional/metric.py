@@ -47,7 +47,7 @@ import math
 import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, logsumexp, one_hot, safe_pow
+from .._array import is_concrete, logsumexp, one_hot, safe_pow, safe_sqrt
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -93,15 +93,9 @@ NORM_EPS = 1e-12  # normalisation floor: x / max(||x||, NORM_EPS)
 # -- helpers -------------------------------------------------------------------
 
 
-def _safe_sqrt(xp, s):
-    """sqrt(s) for s >= 0 with value 0 and gradient 0 (not inf) where s <= 0."""
-    positive = s > 0
-    return xp.where(positive, xp.sqrt(xp.where(positive, s, xp.ones_like(s))), xp.zeros_like(s))
-
-
 def _unit(xp, x):
     """Rows (last axis) scaled to unit L2 norm; zero rows stay zero."""
-    norm = _safe_sqrt(xp, xp.sum(x * x, axis=-1, keepdims=True))
+    norm = safe_sqrt(xp, xp.sum(x * x, axis=-1, keepdims=True))
     return x / xp.maximum(norm, NORM_EPS)
 
 
@@ -127,7 +121,7 @@ def _pairwise_distances(xp, x, distance: str):
     norms = xp.sum(x * x, axis=-1)
     sq = xp.expand_dims(norms, axis=1) + xp.expand_dims(norms, axis=0) - 2.0 * xp.matmul(x, xp.matrix_transpose(x))
     sq = xp.where(xp.logical_or(_eye(xp, x.shape[0], x), sq < 0), xp.zeros_like(sq), sq)
-    return sq if distance == "squared_euclidean" else _safe_sqrt(xp, sq)
+    return sq if distance == "squared_euclidean" else safe_sqrt(xp, sq)
 
 
 def _p_norm(xp, v, p: float):
@@ -136,7 +130,7 @@ def _p_norm(xp, v, p: float):
     if p == math.inf:
         return xp.max(a, axis=-1)
     if p == 2.0:
-        return _safe_sqrt(xp, xp.sum(v * v, axis=-1))
+        return safe_sqrt(xp, xp.sum(v * v, axis=-1))
     if p == 1.0:
         return xp.sum(a, axis=-1)
     return safe_pow(xp, xp.sum(safe_pow(xp, a, p), axis=-1), 1.0 / p)
@@ -953,7 +947,7 @@ def additive_margin_softmax(
     if variant == "cosface":
         psi = cos_y - margin
     else:
-        sin_y = _safe_sqrt(xp, (1.0 - cos_y) * (1.0 + cos_y))
+        sin_y = safe_sqrt(xp, (1.0 - cos_y) * (1.0 + cos_y))
         psi = cos_y * math.cos(margin) - sin_y * math.sin(margin)
         if easy_margin:
             psi = xp.where(cos_y > 0, psi, cos_y)

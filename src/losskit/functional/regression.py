@@ -19,7 +19,7 @@ import sys
 import array_api_compat
 
 from .. import domains as D
-from .._array import namespace, softplus
+from .._array import namespace, safe_sqrt, softplus
 from .._reduce import reduce
 from .._validate import check_param, check_reduction, elementwise
 
@@ -158,12 +158,6 @@ def _ratio_at_zero_one(xp, f, s):
     return xp.where(positive, f(safe) / safe, xp.ones_like(s))
 
 
-def _safe_sqrt(xp, v):
-    """sqrt(v) for v >= 0 with gradient 0 (not inf) at v = 0; NaN propagates."""
-    zero = v == 0
-    return xp.where(zero, xp.zeros_like(v), xp.sqrt(xp.where(zero, xp.ones_like(v), v)))
-
-
 def _aggregate_mean(b, values, reduction, name, per_element):
     """Weighted mean of ``values`` in the compute dtype (no cast back yet)."""
     if reduction != "mean":
@@ -229,7 +223,7 @@ def rmse(input, target, *, weight=None, mask=None, reduction="mean"):
     """
     b = elementwise("rmse", input, target, weight=weight, mask=mask, reduction="mean")
     r = b.input - b.target
-    return b.out(_safe_sqrt(b.xp, _aggregate_mean(b, r * r, reduction, "rmse", "mse")))
+    return b.out(safe_sqrt(b.xp, _aggregate_mean(b, r * r, reduction, "rmse", "mse")))
 
 
 # -- smooth approximations of L1 ----------------------------------------------
@@ -453,7 +447,7 @@ def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
                     input_domain=D.GREATER_THAN_MINUS_ONE, target_domain=D.GREATER_THAN_MINUS_ONE)
     xp = b.xp
     d = xp.log1p(b.input) - xp.log1p(b.target)
-    return b.out(_safe_sqrt(xp, _aggregate_mean(b, d * d, reduction, "rmsle", "msle")))
+    return b.out(safe_sqrt(xp, _aggregate_mean(b, d * d, reduction, "rmsle", "msle")))
 
 
 def mape(input, target, *, weight=None, mask=None, reduction="mean"):

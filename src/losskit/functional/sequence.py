@@ -30,7 +30,7 @@ import math
 import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, one_hot
+from .._array import is_concrete, logsumexp, one_hot
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -54,13 +54,6 @@ def _neg_inf(xp, like):
     return xp.full_like(like, -math.inf)
 
 
-def _safe_log_of_sum(xp, total, shift):
-    """``log(total) + shift``, -inf where ``total == 0``, with a zero (not
-    NaN) gradient through the branch that is not taken; NaN stays NaN."""
-    empty = total == 0
-    return xp.where(empty, xp.full_like(total, -math.inf), xp.log(xp.where(empty, xp.ones_like(total), total)) + shift)
-
-
 def _finite_shift(xp, m):
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
@@ -68,7 +61,8 @@ def _finite_shift(xp, m):
 def _logaddexp3(xp, a, b, c, neg, one):
     """log(exp a + exp b + exp c) elementwise; all -inf gives -inf, and
     autograd stays finite there (``neg``/``one``: -inf/1 of a's shape,
-    made once outside the time loop)."""
+    made once outside the time loop: this is the recursion's hot step, so it
+    does not call the shared ``logsumexp``, which makes them at every call)."""
     terms = xp.stack([a, b, c], axis=0)
     m = _finite_shift(xp, xp.max(terms, axis=0))
     total = xp.sum(xp.exp(terms - m), axis=0)
@@ -79,10 +73,7 @@ def _logaddexp3(xp, a, b, c, neg, one):
 def _masked_logsumexp(xp, x, keep, axis: int):
     """logsumexp of ``x`` over ``axis`` counting only where ``keep``; -inf
     (with a zero gradient) where nothing counts or everything is -inf."""
-    x = xp.where(keep, x, _neg_inf(xp, x))
-    m = _finite_shift(xp, xp.max(x, axis=axis, keepdims=True))
-    total = xp.sum(xp.exp(x - m), axis=axis)
-    return _safe_log_of_sum(xp, total, xp.squeeze(m, axis=axis))
+    return logsumexp(xp, xp.where(keep, x, _neg_inf(xp, x)), axis=axis)
 
 
 # -- validation and the lattice ---------------------------------------------------
