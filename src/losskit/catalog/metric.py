@@ -158,19 +158,24 @@ register(LossSpec(
     **_COMMON,
 ))
 
+# What the two batch-mining triplet losses share.
+_MINED = {
+    "input_space": "embeddings",
+    "target_domain": D.REAL,
+    "params": (_MARGIN, _DISTANCE),
+    "inputs": ("embeddings", "labels"),
+    "example": _labelled_example,
+    "param_grid": ({"distance": "cosine", "margin": 0.3}, {"distance": "squared_euclidean"}, {"margin": 3.0}),
+    "convex": False,
+}
+
 register(LossSpec(
     name="batch_hard_triplet",
     function=F.batch_hard_triplet,
     aliases=("batch_hard_triplet_loss",),
-    input_space="embeddings",
     summary="Triplet loss with the hardest positive and hardest negative of each anchor mined in the batch.",
     estimates="an embedding where each anchor's farthest positive is nearer than its nearest negative by m",
-    target_domain=D.REAL,
-    params=(_MARGIN, _DISTANCE),
-    inputs=("embeddings", "labels"),
-    example=_labelled_example,
-    param_grid=({"distance": "cosine", "margin": 0.3}, {"distance": "squared_euclidean"}, {"margin": 3.0}),
-    convex=False,
+    **_MINED,
     references=(_HERMANS,),
     notes="Anchors without a positive or a negative contribute nothing and are not counted by 'mean'; one class "
           "only gives 0 with a zero gradient. A masked sample leaves the batch (mask equals slicing).",
@@ -181,15 +186,9 @@ register(LossSpec(
     name="batch_all_triplet",
     function=F.batch_all_triplet,
     aliases=("batch_all_triplet_loss",),
-    input_space="embeddings",
     summary="Triplet loss averaged over every valid (anchor, positive, negative) triplet of the batch.",
     estimates="an embedding where positives are nearer than negatives by m",
-    target_domain=D.REAL,
-    params=(_MARGIN, _DISTANCE),
-    inputs=("embeddings", "labels"),
-    example=_labelled_example,
-    param_grid=({"distance": "cosine", "margin": 0.3}, {"distance": "squared_euclidean"}, {"margin": 3.0}),
-    convex=False,
+    **_MINED,
     references=(_HERMANS, _FACENET),
     notes="Per anchor: mean over its valid triplets, zero-loss ones included; 'mean' averages these over anchors "
           "with at least one triplet (not Hermans et al.'s mean over all triplets: weight = |P_i||N_i| gives "
