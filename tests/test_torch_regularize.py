@@ -285,6 +285,19 @@ def test_regularized_adds_the_penalty_and_keeps_both_terms(loss):
     torch.testing.assert_close(grad, model.weight.grad)
 
 
+def test_regularized_wraps_a_losskit_module():
+    import losskit.torch
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(8, 3), 3 * torch.randn(8, 1)
+    criterion = Regularized(losskit.torch.module("huber", delta=1.0), L1(0.2), model)
+    total = criterion(model(x), y)
+    want = nn.functional.huber_loss(model(x), y, delta=1.0) + 0.2 * model.weight.abs().sum()
+    torch.testing.assert_close(total, want)
+    assert isinstance(criterion.loss, nn.Module)  # registered: .to() and state_dict reach it
+
+
 def test_regularized_does_not_register_the_model():
     model = nn.Linear(3, 1)
     criterion = Regularized(nn.MSELoss(), L1(0.1), model)
