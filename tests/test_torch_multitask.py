@@ -616,6 +616,16 @@ def test_a_batch_without_any_task_changes_nothing(name):
         torch.testing.assert_close(method.weights, before)
 
 
+@pytest.mark.parametrize("name", ["PCGrad", "MGDA", "CAGrad"])
+def test_gradient_methods_keep_a_low_precision_parameter_dtype(name):
+    rows = [[1.0, 0.0], [-0.5, 1.0]]
+    jacobian = torch.tensor(rows, dtype=torch.bfloat16)
+    theta = torch.zeros(2, dtype=torch.bfloat16, requires_grad=True)
+    build(name, 2).backward([jacobian[0] @ theta, jacobian[1] @ theta], [theta])
+    assert theta.grad.dtype == torch.bfloat16
+    np.testing.assert_allclose(theta.grad.float().numpy(), combined(build(name, 2), rows), rtol=2e-2, atol=1e-2)
+
+
 # -- the one interface ----------------------------------------------------------------
 
 

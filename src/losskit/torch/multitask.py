@@ -15,14 +15,16 @@ are absent from the batch.
 
 Every method has ``backward(losses, shared_parameters=None)``: a loss-based method
 backpropagates its total (only GradNorm reads ``shared_parameters``), so a training
-loop switches method by changing the line that builds it. ``backward`` returns the
-detached ``sum_i w_i * L_i`` with the step's weights, for logging.
+loop switches method by changing the line that builds it. ``backward`` returns, detached
+for logging, the total it backpropagated (loss-based) or ``sum_i w_i * L_i`` with the
+step's coefficients (gradient-based).
 
 The weights of a step are the coefficients ``w_i`` of the task gradients in the
 shared parameters' update (for a gradient-based method: the combination it chose).
 They are recorded in :attr:`Weighting.history`, one record per training step,
-``NaN`` for an absent task. A module in ``eval()`` mode changes no state and records
-nothing: a loss-based method returns ``sum_i w_i L_i`` with its current weights.
+``NaN`` for an absent task. A method in ``eval()`` mode updates no weight or statistic
+and records nothing: a loss-based method returns ``sum_i w_i L_i`` (plus Uncertainty's
+regulariser) with its current weights.
 """
 
 from __future__ import annotations
