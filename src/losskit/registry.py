@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,8 +21,9 @@ import array_api_compat
 import numpy as np
 
 from . import domains as D
+from ._validate import check_bool, check_choice, check_int, check_param
 
-__all__ = ["Param", "LossSpec", "Loss", "register", "get", "spec", "specs", "available"]
+__all__ = ["Param", "LossSpec", "Loss", "register", "check_params", "get", "spec", "specs", "available"]
 
 # How the raw model output (what a GBDT or a final linear layer produces) maps
 # to the loss's ``input``: the inverse link.
@@ -92,6 +94,12 @@ class LossSpec:
         """A per-element / per-row loss with closed-form gradient and Hessian."""
         return self.derivatives is not None and self.kind != "structured"
 
+    @property
+    def arrays(self) -> tuple:
+        """Every positional array argument in order: ``inputs``, then any extra
+        arrays of a pointwise loss (``var``, ``std``)."""
+        return self.inputs if self.kind == "structured" else (*self.inputs, *self.extra_inputs)
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:
@@ -161,6 +169,33 @@ def available(*, aliases: bool = True) -> list[str]:
     return sorted(names)
 
 
+def check_params(spec: LossSpec, params: dict, *, where: str | None = None) -> dict:
+    """The spec's defaults updated with ``params``, each checked against its
+    ``Param`` (unknown names, types, ranges, choices), so a bad value fails
+    when a loss object or module is built, not at its first call. Array values
+    are checked at call time, against the input's shape."""
+    where = where or spec.name
+    known = {p.name for p in spec.params}
+    unknown = set(params) - known
+    if unknown:
+        expected = ", ".join(sorted(known)) or "none"
+        raise TypeError(f"{where}: unknown parameter(s) {', '.join(sorted(unknown))}; expected one of: {expected}")
+    merged = {**spec.defaults(), **params}
+    for p in spec.params:
+        value = merged[p.name]
+        if value is None or p.kind in ("array", "callable"):
+            continue
+        if p.kind == "bool":
+            check_bool(where, p.name, value)
+        elif p.kind == "int":
+            check_int(where, p.name, value)
+        elif p.kind == "choice":
+            check_choice(where, p.name, value, p.domain)
+        elif isinstance(p.domain, D.Interval) and (p.kind == "real" or isinstance(value, numbers.Real)):
+            check_param(where, p.name, value, p.domain)
+    return merged
+
+
 def get(name: str, **params) -> "Loss":
     """A loss object with its parameters bound, e.g. ``get("huber", delta=2.0)``."""
     return Loss(spec(name), **params)
@@ -176,15 +211,8 @@ class Loss:
     """
 
     def __init__(self, spec: LossSpec, **params):
-        known = {p.name for p in spec.params}
-        unknown = set(params) - known
-        if unknown:
-            expected = ", ".join(sorted(known)) or "none"
-            raise TypeError(
-                f"{spec.name}: unknown parameter(s) {', '.join(sorted(unknown))}; expected one of: {expected}"
-            )
         self.spec = spec
-        self.params = {**spec.defaults(), **params}
+        self.params = check_params(spec, params)
 
     @property
     def name(self) -> str:
