@@ -7,11 +7,12 @@ a loss object with its spec, closed-form gradient and Hessian and config.
 Importing losskit imports neither torch nor jax.
 """
 
-from . import domains
+from . import domains, properties
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional
-from .registry import Loss, LossSpec, Param, available, get, spec, specs
+from .custom import register_loss
+from .registry import Loss, LossSpec, Param, available, get, spec, specs, unregister
 
 __version__ = "0.1.0"
 
-__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains"]
+__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains", "properties", "register_loss", "unregister"]

@@ -125,9 +125,13 @@ def log_sigmoid(xp, x):
 
 def sigmoid(xp, x):
     """Logistic function whose branches never overflow (so no NaN gradients
-    leak from the branch that ``where`` discards)."""
-    z = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    leak from the branch that ``where`` discards). Each branch sees ``x``
+    itself where it is taken (not ``|x|``, whose autograd derivative at 0 is 0
+    and would give sigmoid'(0) = 0 instead of 1/4)."""
+    positive = x >= 0
+    zero = xp.zeros_like(x)
+    e = xp.exp(xp.where(positive, zero, x))  # e^x on the negative side, never overflows
+    return xp.where(positive, 1.0 / (1.0 + xp.exp(-xp.where(positive, x, zero))), e / (1.0 + e))
 
 
 def logsumexp(xp, x, *, axis: int, keepdims: bool = False):

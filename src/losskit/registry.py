@@ -23,7 +23,7 @@ import numpy as np
 from . import domains as D
 from ._validate import check_bool, check_choice, check_int, check_param
 
-__all__ = ["Param", "LossSpec", "Loss", "register", "check_params", "get", "spec", "specs", "available"]
+__all__ = ["Param", "LossSpec", "Loss", "register", "unregister", "check_params", "get", "spec", "specs", "available"]
 
 # How the raw model output (what a GBDT or a final linear layer produces) maps
 # to the loss's ``input``: the inverse link.
@@ -129,6 +129,17 @@ def register(spec: LossSpec) -> LossSpec:
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name
     return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a loss registered with ``losskit.register_loss`` (built-ins stay)."""
+    entry = spec(name)
+    if entry.family != "custom":
+        raise ValueError(f"unregister: name must be a loss registered with register_loss; received the built-in "
+                         f"{entry.name!r}")
+    del _SPECS[entry.name]
+    for alias in entry.aliases:
+        del _ALIASES[alias]
 
 
 def _load() -> None:

@@ -1,13 +1,18 @@
 """Draw valid inputs for any registered loss from its ``LossSpec`` alone, so
-the property suite covers a loss the moment it is registered."""
+the property suite (``losskit.properties``) covers a loss the moment it is
+registered; and move arrays between backends to compare them.
+
+Everything is float64 NumPy first, so references can be compared tightly.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
 
-from losskit import domains as D
+from . import domains as D
 
 N = 12  # samples
 C = 4  # classes
@@ -96,3 +101,49 @@ def settings(spec):
         if not any(isinstance(v, (list, tuple, np.ndarray)) for v in grid.values()):
             out.append(dict(grid))
     return out
+
+
+# -- backends ----------------------------------------------------------------
+
+
+def backends() -> list[str]:
+    """The array backends installed here, NumPy first."""
+    found = [name for name in ("torch", "jax", "array_api_strict") if importlib.util.find_spec(name) is not None]
+    return ["numpy", *found]
+
+
+def to_backend(backend: str, a):
+    """A NumPy array (or None) as an array of ``backend``, dtype preserved.
+    JAX keeps float64 only where x64 is enabled (``jax.enable_x64``)."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if backend == "numpy":
+        return a
+    if backend == "torch":
+        import torch
+
+        return torch.from_numpy(a.copy())
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(a)
+    if backend == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict.asarray(a)
+    raise ValueError(f"to_backend: backend must be one of {backends()}; received {backend!r}")
+
+
+def to_numpy(x) -> np.ndarray:
+    """Any backend's array as a NumPy array (bfloat16 as float32)."""
+    if hasattr(x, "detach"):
+        x = x.detach()
+        if str(x.dtype) == "torch.bfloat16":
+            x = x.float()
+        return x.cpu().numpy()
+    if type(x).__module__.startswith("array_api_strict"):
+        import array_api_strict
+
+        return np.asarray(array_api_strict.asarray(x, copy=True)._array)
+    return np.asarray(x)
