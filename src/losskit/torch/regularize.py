@@ -129,7 +129,6 @@ def _preview(items) -> str:
 # -- selection ---------------------------------------------------------------
 
 
-@torch.compiler.disable  # fnmatch cannot be traced: a graph break, not an error
 def _first_match(names, patterns) -> str | None:
     """The first pattern that matches one of ``names``, or None."""
     return next((pat for pat in patterns for n in names if fnmatch.fnmatchcase(n, pat)), None)
