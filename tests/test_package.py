@@ -83,17 +83,6 @@ def test_loss_object_binds_parameters_and_overrides():
     assert loss.spec.param("delta").domain == losskit.domains.POSITIVE
 
 
-def test_readme_usage_runs():
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
-
-
 def test_readme_table_of_losses_is_the_registry():
     from pathlib import Path
 

@@ -4,7 +4,6 @@ behaviours the papers claim, absent tasks, history, errors, the docs and the exa
 
 import itertools
 import math
-import re
 import subprocess
 import sys
 import warnings
@@ -788,17 +787,6 @@ def test_errors_on_the_gradient_path():
 
 
 # -- docs and example -----------------------------------------------------------------
-
-
-def test_docs_python_blocks_run(capsys):
-    text = (ROOT / "docs" / "multitask.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) >= 6
-    namespace = {}
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"docs/multitask.md block {i}", "exec"), namespace)  # noqa: S102 - the doc's own code
-    out = capsys.readouterr().out
-    assert all(name in out for name in ALL_METHODS)
 
 
 def test_example_prints_every_method():

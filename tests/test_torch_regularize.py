@@ -7,8 +7,6 @@ sklearn.linear_model.ElasticNet's optimality conditions.
 """
 
 import math
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +25,6 @@ from losskit.torch.regularize import (
     l1,
     l2,
 )
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "regularize.md"
 
 
 class Net(nn.Module):
@@ -476,17 +472,3 @@ def test_repr_shows_the_configuration():
     )
 
 
-# -- the documentation -----------------------------------------------------------------
-
-
-def doc_blocks():
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
-
-
-def test_doc_code_blocks_run():
-    blocks = doc_blocks()
-    assert len(blocks) >= 3
-    namespace = {}
-    for block in blocks:  # in order, sharing names, as a reader would paste them
-        exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - the doc's own code
-    assert "model" in namespace
