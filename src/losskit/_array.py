@@ -11,6 +11,7 @@ prove it.
 from __future__ import annotations
 
 import math
+import sys
 
 import array_api_compat
 import numpy as np
@@ -46,6 +47,12 @@ def namespace(loss: str, arrays: dict):
     an error, so nothing is moved between backends behind the user's back.
     """
     given = {k: v for k, v in arrays.items() if v is not None}
+    if given and all(_is_torch(v) for v in given.values()):
+        # the common case, decided without array_api_compat's cached type checks,
+        # which torch.compile warns about on every trace
+        import array_api_compat.torch as xp
+
+        return xp, dict(arrays)
     native = {k: v for k, v in given.items() if array_api_compat.is_array_api_obj(v)}
     foreign = {k: v for k, v in given.items() if k not in native}
     kinds = {}
@@ -74,6 +81,11 @@ def namespace(loss: str, arrays: dict):
     return array_api_compat.array_namespace(*given.values()), out
 
 
+def _is_torch(x) -> bool:
+    torch = sys.modules.get("torch")  # never imports torch
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _backend_key(x) -> str:
     if array_api_compat.is_numpy_array(x):
         return "numpy"
@@ -87,11 +99,7 @@ def _backend_key(x) -> str:
 def is_concrete(x) -> bool:
     """False while ``x`` is being traced (jax.jit/grad, torch.compile, torch.func),
     where its values cannot be read; value checks are skipped then."""
-    if array_api_compat.is_jax_array(x):
-        import jax
-
-        return not isinstance(x, jax.core.Tracer)
-    if array_api_compat.is_torch_array(x):
+    if _is_torch(x):
         import torch
 
         if torch.compiler.is_compiling():
@@ -100,6 +108,10 @@ def is_concrete(x) -> bool:
         if functorch is not None and functorch.is_functorch_wrapped_tensor(x):
             return False
         return not (x.device.type == "meta" or type(x).__name__ == "FakeTensor")
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
     return True
 
 
