@@ -329,7 +329,34 @@ class _Penalty(nn.Module):
         return ", ".join([f"strength={self.strength}{ratio}", *rules])
 
 
-class L1(_Penalty):
+class _FixedRatio(_Penalty):
+    """L1 and L2: the elastic net at a fixed ``l1_ratio`` (a class attribute)."""
+
+    _l1_ratio: float
+
+    def __init__(
+        self,
+        strength,
+        *,
+        include=None,
+        exclude=None,
+        include_types=None,
+        exclude_types=DEFAULT_EXCLUDED_TYPES,
+        exclude_biases=True,
+        allow_empty=False,
+    ):
+        name = type(self).__name__
+        super().__init__(
+            _check_strength(name, strength),
+            self._l1_ratio,
+            _Selection.make(
+                name, include=include, exclude=exclude, include_types=include_types,
+                exclude_types=exclude_types, exclude_biases=exclude_biases, allow_empty=allow_empty,
+            ),
+        )
+
+
+class L1(_FixedRatio):
     r"""L1 (lasso) penalty over a model's selected parameters.
 
     .. math:: R(w) = \text{strength} \sum_i |w_i|
@@ -365,28 +392,10 @@ class L1(_Penalty):
     the lasso. JRSS B 58(1).
     """
 
-    def __init__(
-        self,
-        strength,
-        *,
-        include=None,
-        exclude=None,
-        include_types=None,
-        exclude_types=DEFAULT_EXCLUDED_TYPES,
-        exclude_biases=True,
-        allow_empty=False,
-    ):
-        super().__init__(
-            _check_strength("L1", strength),
-            1.0,
-            _Selection.make(
-                "L1", include=include, exclude=exclude, include_types=include_types,
-                exclude_types=exclude_types, exclude_biases=exclude_biases, allow_empty=allow_empty,
-            ),
-        )
+    _l1_ratio = 1.0
 
 
-class L2(_Penalty):
+class L2(_FixedRatio):
     r"""L2 (ridge) penalty over a model's selected parameters, with a half.
 
     .. math:: R(w) = \frac{\text{strength}}{2} \sum_i w_i^2
@@ -417,25 +426,7 @@ class L2(_Penalty):
     decay regularization. ICLR.
     """
 
-    def __init__(
-        self,
-        strength,
-        *,
-        include=None,
-        exclude=None,
-        include_types=None,
-        exclude_types=DEFAULT_EXCLUDED_TYPES,
-        exclude_biases=True,
-        allow_empty=False,
-    ):
-        super().__init__(
-            _check_strength("L2", strength),
-            0.0,
-            _Selection.make(
-                "L2", include=include, exclude=exclude, include_types=include_types,
-                exclude_types=exclude_types, exclude_biases=exclude_biases, allow_empty=allow_empty,
-            ),
-        )
+    _l1_ratio = 0.0
 
 
 class ElasticNet(_Penalty):
