@@ -36,6 +36,8 @@ import warnings
 import numpy as np
 import torch
 
+from .._validate import check_choice
+
 __all__ = [
     "DWA",
     "MGDA",
@@ -70,13 +72,6 @@ def _check_count(where: str, name: str, value, *, allow_none: bool = False):
     if value < 1:
         raise ValueError(f"{where}: {name} must be >= 1; received {name}={value!r}")
     return int(value)
-
-
-def _check_choice(where: str, name: str, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{where}: {name} must be one of {options}; received {name}={value!r}")
-    return value
 
 
 def _check_generator(where: str, generator):
@@ -376,7 +371,7 @@ class Uncertainty(_LossWeighting):
                 f"Uncertainty: task_types must have {self.num_tasks} entries (num_tasks); received {len(task_types)}"
             )
         for i, kind in enumerate(task_types):
-            _check_choice("Uncertainty", f"task_types[{i}]", kind, kinds)
+            check_choice("Uncertainty", f"task_types[{i}]", kind, kinds)
         init = _check_real("Uncertainty", "init_log_variance", init_log_variance, low=-math.inf)
         self.task_types = tuple(task_types)
         self.register_buffer(
@@ -524,7 +519,7 @@ class RandomWeighting(_LossWeighting):
     def __init__(self, num_tasks, *, distribution="normal", generator=None, task_names=None, record_history=True):
         super().__init__(num_tasks, task_names=task_names, record_history=record_history)
         choices = ("normal", "uniform", "dirichlet")
-        self.distribution = _check_choice("RandomWeighting", "distribution", distribution, choices)
+        self.distribution = check_choice("RandomWeighting", "distribution", distribution, choices)
         self.generator = _check_generator("RandomWeighting", generator)
         self._last = torch.full((self.num_tasks,), 1.0 / self.num_tasks, dtype=torch.float64)
 
@@ -767,7 +762,7 @@ class PCGrad(_GradientWeighting):
                  record_history=True):
         super().__init__(num_tasks, shared_parameters=shared_parameters, task_names=task_names,
                          record_history=record_history)
-        self.reduction = _check_choice("PCGrad", "reduction", reduction, ("sum", "mean"))
+        self.reduction = check_choice("PCGrad", "reduction", reduction, ("sum", "mean"))
         self.generator = _check_generator("PCGrad", generator)
 
     def _coefficients(self, gram, values):
@@ -835,7 +830,7 @@ class MGDA(_GradientWeighting):
                  record_history=True):
         super().__init__(num_tasks, shared_parameters=shared_parameters, task_names=task_names,
                          record_history=record_history)
-        self.normalization = _check_choice("MGDA", "normalization", normalization, ("none", "l2", "loss", "loss+"))
+        self.normalization = check_choice("MGDA", "normalization", normalization, ("none", "l2", "loss", "loss+"))
 
     def _coefficients(self, gram, values):
         norms = np.sqrt(np.maximum(gram.diagonal(), 0.0))
