@@ -36,7 +36,7 @@ from ._reduce import reduce
 from ._validate import elementwise
 from .registry import LossSpec, Param, check_params, register
 
-__all__ = ["register_loss"]
+__all__ = ["define_loss", "register_loss"]
 
 _LINKS = ("identity", "sigmoid", "exp")
 
@@ -64,7 +64,8 @@ def register_loss(
     references: tuple = ("user-defined",),
     aliases: tuple = (),
 ):
-    """Register a pointwise (elementwise) loss and return its contract function.
+    """Register a pointwise (elementwise) loss and return its contract function
+    (``define_loss`` builds the same spec without registering it).
 
     Use it as a decorator (``@register_loss("name", ...)``) or call it with the
     function. The function takes ``(input, target, **params)`` arrays of one
@@ -89,14 +90,42 @@ def register_loss(
 
     ``losskit.unregister(name)`` removes it again.
     """
+    options = dict(
+        gradient=gradient, hessian=hessian, link=link, summary=summary, estimates=estimates, task=task,
+        input_space=input_space, input_domain=input_domain, target_domain=target_domain, params=params,
+        minimum=minimum, best_input=best_input, convex=convex, hessian_nonnegative=hessian_nonnegative,
+        robust=robust, param_grid=param_grid, references=references, aliases=aliases,
+    )
     if function is None:
-        return lambda f: register_loss(
-            name, f, gradient=gradient, hessian=hessian, link=link, summary=summary, estimates=estimates,
-            task=task, input_space=input_space, input_domain=input_domain, target_domain=target_domain,
-            params=params, minimum=minimum, best_input=best_input, convex=convex,
-            hessian_nonnegative=hessian_nonnegative, robust=robust, param_grid=param_grid,
-            references=references, aliases=aliases,
-        )
+        return lambda f: register_loss(name, f, **options)
+    return register(define_loss(name, function, **options)).function
+
+
+def define_loss(
+    name: str,
+    function: Callable,
+    *,
+    gradient: Callable | None = None,
+    hessian: Callable | None = None,
+    link: str = "identity",
+    summary: str = "",
+    estimates: str = "",
+    task: str = "regression",
+    input_space: str | None = None,
+    input_domain: D.Interval = D.REAL,
+    target_domain: D.Interval = D.REAL,
+    params: dict | None = None,
+    minimum: float | None = 0.0,
+    best_input: Callable | str | None = "target",
+    convex: bool = False,
+    hessian_nonnegative: bool | None = None,
+    robust: bool = False,
+    param_grid: tuple = (),
+    references: tuple = ("user-defined",),
+    aliases: tuple = (),
+) -> LossSpec:
+    """The ``LossSpec`` of a pointwise loss, not registered (for checking a
+    loss without adding it to the registry); arguments as ``register_loss``."""
     _check_args(name, function, gradient, hessian, link)
     declared = _params(name, function, params)
     holder: dict = {}
@@ -153,8 +182,7 @@ def register_loss(
         references=tuple(references),
     )
     holder["spec"] = spec
-    register(spec)
-    return loss
+    return spec
 
 
 def _check_args(name, function, gradient, hessian, link):
