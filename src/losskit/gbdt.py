@@ -480,8 +480,9 @@ class GBDTLoss:
 
     def catboost_objective(self):
         """An object for ``CatBoost*(loss_function=...)``: ``calc_ders_range``
-        (one raw score per object) or ``calc_ders_multi`` (softmax losses,
-        diagonal Hessian), returning CatBoost's convention: derivatives of
+        (one raw score per object) or ``calc_ders_multi`` (softmax losses:
+        the full C x C Hessian with ``hessian="exact"``, as CatBoost's
+        MultiClass uses, else the safeguarded diagonal), returning CatBoost's convention: derivatives of
         the negative loss (CatBoost maximises)."""
         return _CatBoostObjective(self)
 
@@ -537,9 +538,14 @@ class _CatBoostObjective:
         return list(zip((-grad).tolist(), (-hess).tolist()))
 
     def calc_ders_multi(self, approx, target, weight):
-        grad, hess = self.loss.gradient_hessian(np.asarray(approx, np.float64)[None, :], [target],
-                                                None if weight is None else [weight])
-        return (-grad[0]).tolist(), np.diag(-hess[0]).tolist()
+        loss, raw = self.loss, np.asarray(approx, np.float64)[None, :]
+        grad, hess = loss.gradient_hessian(raw, [target], None if weight is None else [weight])
+        if loss.hessian_mode != "exact":
+            return (-grad[0]).tolist(), np.diag(-hess[0]).tolist()
+        # CatBoost takes the full C x C Hessian (its MultiClass does); "exact" gives it
+        _, full = loss.spec.derivatives(raw, loss._target([target]), **{**loss._all, "full": True})
+        factor = loss.scale * (1.0 if weight is None else float(weight))
+        return (-grad[0]).tolist(), (-factor * np.asarray(full, np.float64)[0]).tolist()
 
 
 class _CatBoostMetric:
