@@ -206,3 +206,141 @@ def test_catboost_multiclass(wine):
     probs = obj.predict(ours, X)
     assert probs.shape == (len(y), 3)
     np.testing.assert_allclose(probs, obj.inverse_link(raw), atol=1e-5)
+
+
+# -- robust and GLM objectives train cleanly -------------------------------------
+
+
+@pytest.mark.parametrize(("name", "params", "data"), [
+    ("sigmoid_focal", {"gamma": 2.0}, "cancer"),
+    ("huber", {"delta": 30.0}, "diabetes"),
+    ("pinball", {"quantile": 0.9}, "diabetes"),
+    ("tweedie_deviance", {"power": 1.5}, "diabetes"),
+])
+def test_objectives_train_without_warnings(name, params, data, request):
+    xgb = pytest.importorskip("xgboost", reason="xgboost is an optional extra")
+    lgb = pytest.importorskip("lightgbm", reason="lightgbm is an optional extra")
+    X, y = request.getfixturevalue(data)
+    obj = objective(name, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        booster = xgb.train({**XGB, **obj.xgboost_params(y)}, xgb.DMatrix(X, y), ROUNDS,
+                            obj=obj.xgboost_objective())
+        lboost = lgb.train({**LGB, "objective": obj.lightgbm_objective()},
+                           lgb.Dataset(X, y, init_score=obj.init_score(y)), ROUNDS)
+    start = obj.loss(np.full(len(y), obj.base_score_), y)
+    for model in (booster, lboost):
+        pred = obj.predict(model, X, raw=True)
+        assert np.all(np.isfinite(pred)) and obj.loss(pred, y) < start
+
+
+def test_pinball_quantile_coverage(diabetes):
+    xgb = pytest.importorskip("xgboost", reason="xgboost is an optional extra")
+    X, y = diabetes
+    obj = objective("pinball", quantile=0.9)
+    assert obj.hessian_mode == "unit"
+    booster = xgb.train({**XGB, **obj.xgboost_params(y)}, xgb.DMatrix(X, y), 50, obj=obj.xgboost_objective())
+    coverage = np.mean(y <= obj.predict(booster, X))
+    assert 0.8 < coverage <= 1.0
+
+
+# -- base score ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "params", "y"), [
+    ("huber", {"delta": 1.0}, np.array([0.0, 0.5, 1.0, 2.0, 10.0, 30.0])),
+    ("log_cosh", {}, np.array([-3.0, 0.0, 0.5, 1.0, 8.0])),
+    ("expectile", {"tau": 0.8}, np.array([0.0, 1.0, 2.0, 7.0])),
+    ("sigmoid_focal", {"gamma": 2.0}, np.array([0.0, 1.0, 1.0, 1.0, 0.0, 1.0])),
+])
+def test_base_score_minimises_the_mean_loss(name, params, y):
+    optimize = pytest.importorskip("scipy.optimize", reason="scipy is the oracle")
+    obj = objective(name, **params)
+    w = np.linspace(1.0, 2.0, len(y))
+    c = obj.base_score(y, w)
+    best = optimize.minimize_scalar(lambda t: obj.loss(np.full(len(y), t), y, w), bracket=(-5, 5), tol=1e-12).x
+    assert c == pytest.approx(best, abs=1e-5)
+
+
+def test_base_score_closed_forms():
+    y = np.array([1.0, 2.0, 2.0, 5.0])
+    assert objective("mse").base_score(y) == pytest.approx(2.5)
+    assert objective("mae").base_score(y) == 2.0
+    assert objective("gamma_deviance").base_score(y) == pytest.approx(np.log(2.5))
+    base = objective("cross_entropy").base_score(np.array([0, 1, 1, 2]))
+    np.testing.assert_allclose(np.exp(base), [0.25, 0.5, 0.25])
+
+
+def test_softmax_focal_base_score_lowers_the_loss():
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    obj = objective("softmax_focal", gamma=2.0)
+    c = obj.base_score(y)
+    freq = objective("cross_entropy").base_score(y)
+    loss = lambda b: obj.loss(np.tile(b, (len(y), 1)), y)  # noqa: E731
+    assert loss(c) < loss(freq)
+
+
+# -- Hessian safeguard -------------------------------------------------------------
+
+
+def test_exact_hessian_warns_and_floor_counts():
+    raw, y = np.array([0.0, 50.0, -50.0]), np.array([0.0, 0.0, 0.0])  # Huber: zero Hessian beyond delta
+    with pytest.warns(HessianWarning, match="2 of 3 Hessian entries are <= 0"):
+        objective("huber", hessian="exact").gradient_hessian(raw, y)
+    obj = objective("huber", hessian_floor=1e-3)
+    _, hess = obj.gradient_hessian(raw, y)
+    assert hess.tolist() == [1.0, 1e-3, 1e-3] and obj.stats["floored"] == 2
+
+
+def test_abs_and_expected_hessians():
+    raw, y = np.array([0.0, 3.0]), np.array([0.0, 0.0])
+    exact = losskit.get("tukey", c=4.685).hessian(raw, y)
+    assert exact[1] < 0
+    _, hess = objective("tukey", c=4.685, hessian="abs").gradient_hessian(raw, y)
+    np.testing.assert_allclose(hess, np.abs(exact))
+    # Tweedie's expected Hessian at mu = exp(raw): 2 mu^(2-p) (target = mu)
+    raw = np.log(np.array([0.5, 2.0]))
+    _, hess = objective("tweedie_deviance", power=1.5, hessian="expected").gradient_hessian(raw, np.zeros(2))
+    np.testing.assert_allclose(hess, 2.0 * np.exp(raw) ** 0.5)
+
+
+def test_weights_and_scale_multiply():
+    raw, y, w = np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([2.0, 3.0])
+    grad, hess = objective("mse", scale=0.5).gradient_hessian(raw, y, w)
+    assert grad.tolist() == [-2.0, 0.0] and hess.tolist() == [2.0, 3.0]
+
+
+def test_custom_loss_spec():
+    spec = define_loss("quartic", lambda input, target: (input - target) ** 4 + (input - target) ** 2, convex=True)
+    obj = GBDTLoss(spec)
+    grad, hess = obj.lightgbm_objective()(np.array([0.0]), np.array([1.0]))
+    assert grad.tolist() == pytest.approx([6.0]) and hess.tolist() == pytest.approx([14.0])
+    assert obj.base_score(np.array([1.0, 3.0])) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="'expected' is defined where"):
+        GBDTLoss(spec, hessian="expected")
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "error", "pattern"), [
+    (lambda: objective("no_such_loss"), ValueError, "name must be a registered loss"),
+    (lambda: objective("triplet_margin"), ValueError, "loss must be pointwise.*structured"),
+    (lambda: objective("gaussian_nll"), ValueError, "needs extra arrays \\(var\\)"),
+    (lambda: objective("nll"), ValueError, "must take logits through a softmax"),
+    (lambda: objective("msle"), ValueError, "raw input must be"),
+    (lambda: objective("mse", hessian="newton"), ValueError, "hessian must be one of"),
+    (lambda: objective("mse", hessian_floor=0.0), ValueError, "hessian_floor must be"),
+    (lambda: objective("huber", delta=-1.0), ValueError, "delta must be"),
+    (lambda: objective("mae", hessian="expected"), ValueError, "'expected' is defined where"),
+    (lambda: objective(3), TypeError, "loss must be a registered name"),
+    (lambda: objective("mse").gradient_hessian(np.zeros(3), np.zeros(4)), ValueError,
+     "predictions must have shape \\(4,\\)"),
+    (lambda: objective("cross_entropy").gradient_hessian(np.zeros(4), np.zeros(4)), ValueError,
+     "predictions must have shape \\(4, n_classes\\)"),
+    (lambda: objective("cross_entropy").base_score(np.array([0.5, 1.0])), ValueError, "must hold class indices"),
+    (lambda: objective("mse").predict(object(), np.zeros((1, 1))), TypeError, "model must be an XGBoost"),
+])
+def test_errors(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
