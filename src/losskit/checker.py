@@ -134,9 +134,16 @@ def hessian_sign_scan(spec, params, rng):
     Hessian FAILs where the spec claims ``hessian_nonnegative``, else WARNs;
     a non-finite one always FAILs."""
     loss = Loss(spec, **params)
-    negative, zero, bad, low = [], [], [], math.inf
+    negative, zero, bad, low, refused, scanned = [], [], [], math.inf, set(), 0
     for label, coord, raw, y, extras in _scan_cases(spec):
-        h = to_numpy(loss.hessian(raw, y, **extras))
+        try:
+            h = to_numpy(loss.hessian(raw, y, **extras))
+        except ValueError as error:  # a target outside the domain at these parameters (tweedie: y > 0 for p >= 2)
+            if ": target must be" not in str(error):
+                raise
+            refused.add(label)
+            continue
+        scanned += 1
         h = h if coord is None else h[:, coord]
         x = raw if coord is None else raw[:, coord]
         if not np.all(np.isfinite(h)):
@@ -149,20 +156,20 @@ def hessian_sign_scan(spec, params, rng):
         rest = "" if coord is None else " (other logits 0)"
         negative += [f"{what} < 0 for {label} at {where} in {iv}{rest}" for iv in _intervals(x, h < -tol)]
         zero += [f"{what} ~ 0 for {label} at {where} in {iv}{rest}" for iv in _intervals(x, np.abs(h) <= tol)]
-    if bad:
-        raise AssertionError("; ".join(bad))
+    if bad or not scanned:
+        raise AssertionError("; ".join(bad) or f"the loss refused every representative target ({sorted(refused)})")
     if negative and spec.hessian_nonnegative:
         raise AssertionError("the spec says the Hessian is non-negative; " + "; ".join(negative))
+    note = f" ({', '.join(sorted(refused))}: outside the target domain here)" if refused else ""
     if negative or zero:
-        raise Warn("; ".join(negative + zero) + " (a GBDT needs a Hessian floor there)")
-    return f"hessian > 0 on the whole grid for every target (smallest {low:.3g})"
+        raise Warn("; ".join(negative + zero) + " (a GBDT needs a Hessian floor there)" + note)
+    return f"hessian > 0 on the whole grid for every target (smallest {low:.3g})" + note
 
 
 def _scan_cases(spec):
     """(label, class column or None, raw, target, extras) for the Hessian scan."""
-    grid = GRID
-    if spec.raw_domain is not D.REAL:
-        grid = grid[np.asarray(spec.raw_domain.inside(np, grid))]
+    domain = spec.input_domain if spec.link == "identity" else spec.raw_domain  # raw = input under identity
+    grid = GRID if domain is D.REAL else GRID[np.asarray(domain.inside(np, GRID))]
     targets = _targets(spec)
     for value in targets:
         if spec.kind == "class_axis":
