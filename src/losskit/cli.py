@@ -171,6 +171,11 @@ if click is not None:
                 module = importlib.util.module_from_spec(found)
                 found.loader.exec_module(module)
             else:
+                import os
+                import sys
+
+                if os.getcwd() not in sys.path:  # the console script leaves the working directory out (as uvicorn does)
+                    sys.path.insert(0, os.getcwd())
                 module = importlib.import_module(where)
         except click.BadParameter:
             raise
