@@ -55,7 +55,7 @@ from typing import Callable
 import numpy as np
 
 from . import domains as D
-from .properties import PROPERTIES, Property, Skip, _per_element, _values
+from .properties import PROPERTIES, Property, Skip, per_element_loss, numpy_values
 from .registry import Loss, LossSpec, check_params, spec as _registered_spec, specs
 from .sampling import C, draw, draw_case, settings, to_numpy
 
@@ -81,14 +81,14 @@ def minimal_with_offset(spec, params, rng):
     there), which deviance-type losses leave as a constant."""
     _, _, y, extras = draw_case(spec, rng)
     best = np.asarray(spec.best_input(y), dtype=np.float64)
-    at_best = _values(spec, best, y, extras, params, reduction="none")
+    at_best = numpy_values(spec, best, y, extras, params, reduction="none")
     assert np.all(np.isfinite(at_best)), f"non-finite loss {at_best} at best_input(target)"
     for step in (1e-3, 1e-2, 0.1, 1.0):
         for sign in (-1.0, 1.0):
             moved = best + sign * step
             if spec.input_domain is not D.REAL:
                 moved = np.where(np.asarray(spec.input_domain.inside(np, moved)), moved, best)
-            there = _values(spec, moved, y, extras, params, reduction="none")
+            there = numpy_values(spec, moved, y, extras, params, reduction="none")
             lower = there < at_best - 1e-12 * (1 + np.abs(at_best))
             if np.any(lower):
                 i = int(np.argmax(lower))
@@ -108,7 +108,7 @@ def convex_along_segments(spec, params, rng, *, segments: int = 8):
     for _ in range(segments):
         raw_a, _, y, extras = draw_case(spec, rng)
         raw_b, _, _, _ = draw_case(spec, rng)
-        f = _per_element(spec, params, y, extras)
+        f = per_element_loss(spec, params, y, extras)
         fa, fb = f(raw_a), f(raw_b)
         for t in ts:
             mid = f(t * raw_a + (1 - t) * raw_b)

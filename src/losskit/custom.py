@@ -41,61 +41,13 @@ __all__ = ["define_loss", "register_loss"]
 _LINKS = ("identity", "sigmoid", "exp")
 
 
-def register_loss(
-    name: str,
-    function: Callable | None = None,
-    *,
-    gradient: Callable | None = None,
-    hessian: Callable | None = None,
-    link: str = "identity",
-    summary: str = "",
-    estimates: str = "",
-    task: str = "regression",
-    input_space: str | None = None,
-    input_domain: D.Interval = D.REAL,
-    target_domain: D.Interval = D.REAL,
-    params: dict | None = None,
-    minimum: float | None = 0.0,
-    best_input: Callable | str | None = "target",
-    convex: bool = False,
-    hessian_nonnegative: bool | None = None,
-    robust: bool = False,
-    param_grid: tuple = (),
-    references: tuple = ("user-defined",),
-    aliases: tuple = (),
-):
-    """Register a pointwise (elementwise) loss and return its contract function
-    (``define_loss`` builds the same spec without registering it).
+def register_loss(name: str, function: Callable | None = None, **options):
+    """Register a pointwise (elementwise) loss and return its contract function.
 
     Use it as a decorator (``@register_loss("name", ...)``) or call it with the
-    function. The function takes ``(input, target, **params)`` arrays of one
-    backend and returns the per-element loss, the same shape; it is called
-    with ``xp=`` (the array-API namespace) too if it has an ``xp`` parameter.
-    Its keyword parameters with defaults are the loss's parameters, or give
-    ``params={"name": default}`` / ``Param`` objects to state their ranges.
-
-    - ``link``: ``"identity"`` (the input is the prediction), ``"sigmoid"``
-      (a probability; derivatives are taken with respect to the logit) or
-      ``"exp"`` (a positive mean; derivatives with respect to its log).
-    - ``gradient`` / ``hessian``: ``(raw, target, **params) -> per-element``
-      derivatives with respect to the raw score (the input itself under the
-      identity link). Left out, they are derived by autograd (torch, else
-      JAX) from the loss; a Hessian left out is derived from your gradient.
-    - ``minimum`` and ``best_input`` (``"target"``, a callable ``target ->
-      input``, or None) state where the loss is minimal; ``convex`` and
-      ``hessian_nonnegative`` (default: ``convex``) are claims the property
-      suite checks, so state only what holds.
-    - ``task``, ``summary``, ``estimates``, ``robust``, ``references`` appear
-      in ``losskit list`` and ``losskit show`` like a built-in's.
-
-    ``losskit.unregister(name)`` removes it again.
+    function; ``options`` are ``define_loss``'s, which builds the same spec
+    without registering it. ``losskit.unregister(name)`` removes it again.
     """
-    options = dict(
-        gradient=gradient, hessian=hessian, link=link, summary=summary, estimates=estimates, task=task,
-        input_space=input_space, input_domain=input_domain, target_domain=target_domain, params=params,
-        minimum=minimum, best_input=best_input, convex=convex, hessian_nonnegative=hessian_nonnegative,
-        robust=robust, param_grid=param_grid, references=references, aliases=aliases,
-    )
     if function is None:
         return lambda f: register_loss(name, f, **options)
     return register(define_loss(name, function, **options)).function
@@ -124,8 +76,29 @@ def define_loss(
     references: tuple = ("user-defined",),
     aliases: tuple = (),
 ) -> LossSpec:
-    """The ``LossSpec`` of a pointwise loss, not registered (for checking a
-    loss without adding it to the registry); arguments as ``register_loss``."""
+    """The ``LossSpec`` of a pointwise (elementwise) loss, not registered
+    (``register_loss`` registers it; ``losskit.check`` checks it as it is).
+
+    The function takes ``(input, target, **params)`` arrays of one
+    backend and returns the per-element loss, the same shape; it is called
+    with ``xp=`` (the array-API namespace) too if it has an ``xp`` parameter.
+    Its keyword parameters with defaults are the loss's parameters, or give
+    ``params={"name": default}`` / ``Param`` objects to state their ranges.
+
+    - ``link``: ``"identity"`` (the input is the prediction), ``"sigmoid"``
+      (a probability; derivatives are taken with respect to the logit) or
+      ``"exp"`` (a positive mean; derivatives with respect to its log).
+    - ``gradient`` / ``hessian``: ``(raw, target, **params) -> per-element``
+      derivatives with respect to the raw score (the input itself under the
+      identity link). Left out, they are derived by autograd (torch, else
+      JAX) from the loss; a Hessian left out is derived from your gradient.
+    - ``minimum`` and ``best_input`` (``"target"``, a callable ``target ->
+      input``, or None) state where the loss is minimal; ``convex`` and
+      ``hessian_nonnegative`` (default: ``convex``) are claims the property
+      suite checks, so state only what holds.
+    - ``task``, ``summary``, ``estimates``, ``robust``, ``references`` appear
+      in ``losskit list`` and ``losskit show`` like a built-in's.
+    """
     _check_args(name, function, gradient, hessian, link)
     declared = _params(name, function, params)
     holder: dict = {}

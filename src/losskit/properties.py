@@ -71,7 +71,7 @@ def _call(spec, backend, x, y, extras, params, **kw):
     return spec.function(*args, **params, **kw)
 
 
-def _values(spec, x, y, extras, params, **kw):
+def numpy_values(spec, x, y, extras, params, **kw):
     return to_numpy(_call(spec, "numpy", x, y, extras, params, **kw))
 
 
@@ -81,7 +81,7 @@ def _torch_args(spec, y, extras):
     return [torch.tensor(y), *(torch.tensor(extras[n]) for n in spec.extra_inputs)]
 
 
-def _per_element(spec, params, y, extras):
+def per_element_loss(spec, params, y, extras):
     """raw -> unreduced loss, in NumPy float64."""
 
     def f(r):
@@ -103,7 +103,7 @@ def _finite_difference(fn, x, eps=1e-6):
 def at_least_its_minimum(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     reduction = "mean" if spec.kind == "aggregate" else "none"
-    loss = _values(spec, x, y, extras, params, reduction=reduction)
+    loss = numpy_values(spec, x, y, extras, params, reduction=reduction)
     assert np.all(np.isfinite(loss)), f"non-finite loss {loss}"
     if spec.minimum is not None:
         assert np.all(loss >= spec.minimum - 1e-12), f"loss {loss.min()} below the stated minimum {spec.minimum}"
@@ -113,7 +113,7 @@ def minimal_at_a_perfect_prediction(spec, params, rng):
     _, _, y, extras = draw_case(spec, rng)
     best = np.asarray(spec.best_input(y), dtype=np.float64)
     reduction = "mean" if spec.kind == "aggregate" else "none"
-    at_best = _values(spec, best, y, extras, params, reduction=reduction)
+    at_best = numpy_values(spec, best, y, extras, params, reduction=reduction)
     if spec.minimum is not None:
         np.testing.assert_allclose(at_best, spec.minimum, atol=1e-12, err_msg="loss at the best input")
     for scale in (1e-3, 0.1, 1.0):
@@ -121,25 +121,25 @@ def minimal_at_a_perfect_prediction(spec, params, rng):
         if spec.input_domain is not D.REAL:
             keep = np.asarray(spec.input_domain.inside(np, moved)) & np.asarray(spec.input_domain.inside(np, best))
             moved = np.where(keep, moved, best)
-        lower = _values(spec, moved, y, extras, params, reduction=reduction) < at_best - 1e-12
+        lower = numpy_values(spec, moved, y, extras, params, reduction=reduction) < at_best - 1e-12
         assert not np.any(lower), f"moving the best input by {scale} lowers the loss"
 
 
 def reductions_agree(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
-    none = _values(spec, x, y, extras, params, reduction="none")
+    none = numpy_values(spec, x, y, extras, params, reduction="none")
     assert none.shape == sample_shape(spec), f"reduction='none' gives shape {none.shape}"
-    np.testing.assert_allclose(_values(spec, x, y, extras, params, reduction="sum"), none.sum(), rtol=1e-12)
-    np.testing.assert_allclose(_values(spec, x, y, extras, params, reduction="mean"), none.mean(), rtol=1e-12)
+    np.testing.assert_allclose(numpy_values(spec, x, y, extras, params, reduction="sum"), none.sum(), rtol=1e-12)
+    np.testing.assert_allclose(numpy_values(spec, x, y, extras, params, reduction="mean"), none.mean(), rtol=1e-12)
 
 
 def weights_multiply(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     w = rng.uniform(0.0, 3.0, size=sample_shape(spec))
-    none = _values(spec, x, y, extras, params, reduction="none")
-    weighted = _values(spec, x, y, extras, params, weight=w, reduction="none")
+    none = numpy_values(spec, x, y, extras, params, reduction="none")
+    weighted = numpy_values(spec, x, y, extras, params, weight=w, reduction="none")
     np.testing.assert_allclose(weighted, w * none, rtol=1e-12, atol=1e-300)
-    mean = _values(spec, x, y, extras, params, weight=w, reduction="mean")
+    mean = numpy_values(spec, x, y, extras, params, weight=w, reduction="mean")
     np.testing.assert_allclose(mean, (w * none).sum() / w.sum(), rtol=1e-10)
 
 
@@ -147,16 +147,16 @@ def mask_equals_slicing(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     m = rng.random(sample_shape(spec)) < 0.6
     m[0] = True
-    masked = _values(spec, x, y, extras, params, mask=m, reduction="mean")
-    sliced = _values(spec, x[m], y[m], {k: v[m] for k, v in extras.items()}, params, reduction="mean")
+    masked = numpy_values(spec, x, y, extras, params, mask=m, reduction="mean")
+    sliced = numpy_values(spec, x[m], y[m], {k: v[m] for k, v in extras.items()}, params, reduction="mean")
     np.testing.assert_allclose(masked, sliced, rtol=1e-10, atol=1e-14)
 
 
 def nothing_counts_gives_zero_with_zero_gradient(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     m = np.zeros(sample_shape(spec), dtype=bool)
-    assert _values(spec, x, y, extras, params, mask=m, reduction="mean") == 0.0, "an all-False mask"
-    empty = _values(spec, x[:0], y[:0], {k: v[:0] for k, v in extras.items()}, params, reduction="mean")
+    assert numpy_values(spec, x, y, extras, params, mask=m, reduction="mean") == 0.0, "an all-False mask"
+    empty = numpy_values(spec, x[:0], y[:0], {k: v[:0] for k, v in extras.items()}, params, reduction="mean")
     assert empty == 0.0, "an empty batch"
     if _have("torch"):
         import torch
@@ -177,7 +177,7 @@ def backends_agree(spec, params, rng):
     for backend in others:
         with _x64() if backend == "jax" else contextlib.nullcontext():
             for reduction in ("mean",) if spec.kind == "aggregate" else ("none", "mean"):
-                expected = _values(spec, x, y, extras, params, weight=w, reduction=reduction)
+                expected = numpy_values(spec, x, y, extras, params, weight=w, reduction=reduction)
                 got = _call(spec, backend, x, y, extras, params, weight=to_backend(backend, w), reduction=reduction)
                 native = type(to_backend(backend, x)).__module__.split(".")[0]
                 assert type(got).__module__.split(".")[0] == native, f"{backend} in, {type(got)} out"
@@ -194,7 +194,7 @@ def gradient_equals_autograd_and_finite_differences(spec, params, rng):
     per = spec.function(torch_inverse_link(spec.link, rt), *_torch_args(spec, y, extras), **params, reduction="none")
     (auto,) = torch.autograd.grad(per.sum(), rt)
     np.testing.assert_allclose(grad, auto.numpy(), rtol=1e-7, atol=1e-9, err_msg="gradient vs torch autograd")
-    f = _per_element(spec, params, y, extras)
+    f = per_element_loss(spec, params, y, extras)
     if spec.kind == "class_axis":
         fd = np.zeros_like(raw)
         for c in range(raw.shape[1]):
@@ -247,7 +247,7 @@ def hessian_equals_autograd_and_finite_differences(spec, params, rng):
 def convex_along_segments(spec, params, rng):
     raw_a, _, y, extras = draw_case(spec, rng)
     raw_b, _, _, _ = draw_case(spec, rng)  # convex along the segment, per element or per row
-    f = _per_element(spec, params, y, extras)
+    f = per_element_loss(spec, params, y, extras)
     for t in (0.25, 0.5, 0.75):
         mid = f(t * raw_a + (1 - t) * raw_b)
         chord = t * f(raw_a) + (1 - t) * f(raw_b)
@@ -304,11 +304,11 @@ def extreme_finite_inputs_give_finite_values_and_gradients(spec, params, rng):
 def float32_close_to_float64(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     reduction = "mean" if spec.kind == "aggregate" else "none"
-    full = _values(spec, x, y, extras, params, reduction=reduction)
+    full = numpy_values(spec, x, y, extras, params, reduction=reduction)
     x32 = x.astype(np.float32)
-    single = _values(spec, x32, y, extras, params, reduction=reduction)
+    single = numpy_values(spec, x32, y, extras, params, reduction=reduction)
     assert single.dtype == np.float32, f"float32 in, {single.dtype} out"
-    reference = _values(spec, x32.astype(np.float64), y, extras, params, reduction=reduction)
+    reference = numpy_values(spec, x32.astype(np.float64), y, extras, params, reduction=reduction)
     np.testing.assert_allclose(single, reference, rtol=2e-5, atol=1e-6, err_msg="float32 vs float64")
     np.testing.assert_allclose(reference, full, rtol=1e-3, atol=1e-3)
 
@@ -362,7 +362,7 @@ def config_round_trips(spec, params, rng):
 def loss_object_equals_function(spec, params, rng):
     _, x, y, extras = draw_case(spec, rng)
     got = Loss(spec, **params)(x, y, *(extras[n] for n in spec.extra_inputs))
-    np.testing.assert_allclose(got, _values(spec, x, y, extras, params), rtol=0, atol=0)
+    np.testing.assert_allclose(got, numpy_values(spec, x, y, extras, params), rtol=0, atol=0)
 
 
 def derivatives_agree_across_backends(spec, params, rng):
