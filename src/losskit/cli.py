@@ -252,6 +252,246 @@ if click is not None:
             raise SystemExit(1)
 
 
+# LaTeX in the docstrings' ``.. math::`` blocks -> plain text for ``losskit show``.
+_TEX = (
+    (r"\tfrac12", "½"), (r"\frac12", "½"), (r"\left", ""), (r"\right", ""), (r"\bigl", ""), (r"\bigr", ""),
+    (r"\Bigl", ""), (r"\Bigr", ""), (r"\qquad", "    "), (r"\quad", "  "), (r"\,", " "), (r"\;", " "), (r"\!", ""),
+    (r"\le", "<="), (r"\ge", ">="), (r"\cdot", "*"), (r"\times", "x"), (r"\sum", "sum"), (r"\prod", "prod"),
+    (r"\log", "log"), (r"\exp", "exp"), (r"\max", "max"), (r"\min", "min"), (r"\in", "in"), (r"\infty", "inf"),
+    (r"\mid", "|"), (r"\lvert", "|"), (r"\rvert", "|"), (r"\lVert", "||"), (r"\rVert", "||"), (r"\_", "_"),
+    (r"\alpha", "α"), (r"\beta", "β"), (r"\gamma", "γ"), (r"\delta", "δ"), (r"\varepsilon", "ε"), (r"\epsilon", "ε"),
+    (r"\lambda", "λ"), (r"\mu", "μ"), (r"\sigma", "σ"), (r"\tau", "τ"), (r"\rho", "ρ"), (r"\pi", "π"),
+    (r"\theta", "θ"), (r"\psi", "ψ"), (r"\phi", "φ"), (r"\ell", "ℓ"), (r"\sqrt", "sqrt"), (r"\operatorname", ""),
+    (r"\tanh", "tanh"), (r"\cosh", "cosh"), (r"\sign", "sign"), (r"\hat", ""), (r"\tilde", ""), (r"\bar", ""),
+)
+
+
+def plain_formula(docstring: str | None) -> str | None:
+    r"""The first ``.. math::`` block of a docstring as plain text (LaTeX
+    macros spelled out, ``\frac{a}{b}`` as ``(a)/(b)``); None without one.
+
+    >>> plain_formula(".. math::\n    \\ell = \\tfrac12 r^2,\\quad \\frac{a}{b}\n\nText.")
+    'ℓ = ½ r^2, (a)/(b)'
+    """
+    import re
+
+    lines = (docstring or "").expandtabs().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith(".. math::"):
+            indent = len(line) - len(line.lstrip())
+            block = []
+            for follow in lines[i + 1:]:
+                if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                    break
+                block.append(follow.strip())
+            text = " ".join(b for b in block if b)
+            break
+    else:
+        return None
+    text = re.sub(r"\\(?:text|mathrm|mathcal|mathbf|mathbb|operatorname)\{([^{}]*)\}", r"\1", text)
+    for _ in range(3):  # nested fractions
+        text = re.sub(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
+    for tex, plain in sorted(_TEX, key=lambda t: -len(t[0])):  # longest first: \left before \le
+        tail = r"(?![A-Za-z])" if tex[-1].isalpha() else ""  # \le is not \left; \_ may precede a letter
+        text = re.sub(re.escape(tex) + tail, lambda _m, p=plain: p, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _raw_for_example(spec: LossSpec, x):
+    """The raw score (margin, logit, log-mean) behind worked_example's input."""
+    if spec.link in ("softmax", "log_softmax"):
+        return _LOGITS
+    if spec.link in ("sigmoid", "exp"):
+        return _RAW
+    return x
+
+
+def _array_text(a) -> str:
+    a = np.asarray(a)
+    if a.size > 12:
+        return f"<array shape {a.shape}, dtype {a.dtype}>"
+    return np.array2string(a, precision=4, separator=", ").replace("\n", "")
+
+
+def _domain_text(domain) -> str:
+    return domain.describe() if hasattr(domain, "describe") else str(domain)
+
+
+def describe(spec: LossSpec) -> dict:
+    """Everything ``losskit show`` prints, as a JSON-ready dict."""
+    from .registry import Loss
+
+    x, target, extras, value = worked_example(spec)
+    example = {"input": _array_text(x), "target": _array_text(target),
+               "extras": {k: _array_text(v) for k, v in extras.items() if isinstance(v, np.ndarray)},
+               "options": {k: v for k, v in extras.items() if not isinstance(v, np.ndarray)},
+               "value (mean)": value}
+    gradient = {"closed_form": spec.derivatives is not None, "with_respect_to": "raw score" if spec.pointwise
+                else spec.inputs[0], "link (raw -> input)": spec.link}
+    if spec.derivatives is not None:
+        loss = Loss(spec)
+        if spec.kind == "structured":
+            grad = loss.gradient(x, target, *[v for v in extras.values() if isinstance(v, np.ndarray)])
+            example["gradient"] = _array_text(grad)
+        else:
+            raw = _raw_for_example(spec, x)
+            example["raw"] = _array_text(raw)
+            example["gradient"] = _array_text(loss.gradient(raw, target, *extras.values()))
+            example["hessian"] = _array_text(loss.hessian(raw, target, *extras.values()))
+    use, avoid = _when(spec)
+    return {
+        "name": spec.name, "aliases": list(spec.aliases), "summary": spec.summary,
+        "family": spec.family, "task": spec.task, "kind": spec.kind,
+        "input": spec.input_space, "input_domain": _domain_text(spec.input_domain),
+        "target_domain": _domain_text(spec.target_domain), "raw_domain": _domain_text(spec.raw_domain),
+        "formula": plain_formula(spec.function.__doc__),
+        "parameters": [{"name": p.name, "default": p.default, "kind": p.kind,
+                        "range": _domain_text(p.domain) if p.domain is not None else None, "doc": p.doc}
+                       for p in spec.params],
+        "estimates": spec.estimates, "robust": spec.robust, "convex": spec.convex,
+        "hessian_nonnegative": spec.hessian_nonnegative if spec.pointwise else None,
+        "gradient": gradient, "use_when": use, "avoid_when": avoid,
+        "peers": list(spec.peers), "references": list(spec.references), "notes": spec.notes,
+        "example": example,
+    }
+
+
+def _when(spec: LossSpec):
+    """"Use when" / "avoid when" lines derived from the spec's flags only."""
+    use = [f"a {spec.task} task with {spec.input_space} inputs, to estimate: {spec.estimates}"]
+    avoid = []
+    noisy = "outliers in the target" if spec.family == "regression" else "label noise or outliers"
+    if spec.robust:
+        use.append(f"{noisy} (robust)")
+    elif spec.family in ("regression", "classification"):
+        avoid.append(f"{noisy} (not robust)")
+    if not spec.convex:
+        avoid.append("there is no good starting point (non-convex)")
+    if spec.pointwise and not spec.hessian_nonnegative:
+        avoid.append("second-order boosting without a surrogate Hessian (the Hessian can be negative)")
+    if spec.notes:
+        use.append(f"see the notes: {spec.notes}")
+    return use, avoid
+
+
+def format_description(d: dict) -> str:
+    """``describe``'s dict as the text ``losskit show`` prints."""
+    yes = {True: "yes", False: "no", None: "n/a"}
+    out = [f"{d['name']}" + (f" (aliases: {', '.join(d['aliases'])})" if d["aliases"] else ""), f"  {d['summary']}", ""]
+    out.append(f"family / task:  {d['family']} / {d['task']} ({d['kind']})")
+    out.append(f"input:          {d['input']} in {d['input_domain']}; target in {d['target_domain']}")
+    out.append(f"formula:        {d['formula'] or 'not given in the docstring; see the summary'}")
+    out.append("parameters:" + ("" if d["parameters"] else "     none"))
+    for p in d["parameters"]:
+        rng = f", {p['range']}" if p["range"] else ""
+        out.append(f"  {p['name']} = {p['default']!r} ({p['kind']}{rng}): {p['doc']}")
+    g = d["gradient"]
+    out.append(f"gradient:       {'closed form' if g['closed_form'] else 'autograd only'} w.r.t. the "
+               f"{g['with_respect_to']} (link {g['link (raw -> input)']})")
+    out.append(f"estimates:      {d['estimates']}")
+    out.append(f"robust: {yes[d['robust']]}   convex: {yes[d['convex']]}   Hessian >= 0: {yes[d['hessian_nonnegative']]}")
+    out.append("use when:       " + "; ".join(d["use_when"]))
+    out.append("avoid when:     " + ("; ".join(d["avoid_when"]) or "nothing the spec flags"))
+    if d["peers"]:
+        out.append("matches:        " + ", ".join(d["peers"]))
+    out.append("references:" + ("" if d["references"] else "     none listed"))
+    out += [f"  - {r}" for r in d["references"]]
+    e = d["example"]
+    out.append("worked example (default parameters):")
+    for key in ("raw", "input", "target"):
+        if key in e:
+            out.append(f"  {key + ':':9} {e[key]}")
+    for k, v in {**e["extras"], **e["options"]}.items():
+        out.append(f"  {k}: {v}")
+    out.append(f"  loss (mean): {e['value (mean)']:.6g}")
+    for key in ("gradient", "hessian"):
+        if key in e:
+            out.append(f"  {key}: {e[key]}")
+    return "\n".join(out)
+
+
+if click is not None:
+
+    def _lookup(name: str) -> LossSpec:
+        from .registry import spec as registered
+
+        try:
+            return registered(name)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="NAME") from error
+
+    @app.command("show")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="the description as JSON")
+    def show_loss(name, as_json):
+        """Everything about one loss: formula, parameters and ranges, gradient,
+        what it estimates, robustness, convexity, when to use it, references and a
+        worked example. Exit 2 for an unknown NAME."""
+        import json
+
+        d = describe(_lookup(name))
+        click.echo(json.dumps(d, indent=2, default=str) if as_json else format_description(d))
+
+    def _parse_values(ctx, param, texts):
+        values = {}
+        for text in texts:
+            key, sep, rest = text.partition("=")
+            if not sep or not key.isidentifier() or not rest:
+                raise click.BadParameter(f"must be NAME=V1,V2,..., e.g. delta=0.5,1,2; received {text!r}")
+            try:
+                values[key] = [float(v) for v in rest.split(",")]
+            except ValueError as error:
+                raise click.BadParameter(f"values must be numbers; received {text!r}") from error
+        return values
+
+    def _parse_what(ctx, param, text):
+        from .plots import WHATS
+
+        what = tuple(w.strip() for w in text.split(","))
+        if not all(w in WHATS for w in what):
+            raise click.BadParameter(f"must be loss, gradient or loss,gradient; received {text!r}")
+        return what
+
+    def _check_out(ctx, param, value):
+        if value is not None and not value.lower().endswith((".png", ".svg")):
+            raise click.BadParameter(f"must end in .png or .svg; received {value!r}")
+        return value
+
+    @app.command("plot")
+    @click.argument("names", nargs=-1)
+    @click.option("--preset", type=click.Choice(["robust", "saturation"]), default=None,
+                  help="robust: MSE/MAE/Huber/Tukey on residuals; saturation: cross-entropy vs MSE on a sigmoid")
+    @click.option("--param", "params", multiple=True, callback=_parse_values, metavar="NAME=V1,V2",
+                  help="one curve per value for each loss with that parameter (repeatable)")
+    @click.option("--what", default="loss,gradient", callback=_parse_what, help="loss, gradient or loss,gradient")
+    @click.option("--link", type=click.Choice(["sigmoid"]), default=None,
+                  help="apply regression losses to sigmoid(x) (x: the logit, target 1)")
+    @click.option("--out", default=None, callback=_check_out, help="FILE.png or FILE.svg (default NAME.png here)")
+    def plot_command(names, preset, params, what, link, out):
+        """Loss and gradient curves against the residual (regression) or the
+        logit / margin (binary, target 1). Exit 2 for usage errors."""
+        from .plots import PRESETS, plot_losses
+
+        if preset:
+            if names:
+                raise click.UsageError("give NAMES or --preset, not both")
+            names, link = PRESETS[preset]["names"], PRESETS[preset].get("link", link)
+        if not names:
+            raise click.UsageError("give at least one loss NAME, or --preset robust|saturation")
+        for name in names:
+            _lookup(name)
+        out = out or f"{preset or '_'.join(names)}.png"
+        try:
+            import matplotlib.pyplot as plt
+
+            fig = plot_losses(list(names), params=params, what=what, link=link, out=out,
+                              title=preset and f"losskit plot --preset {preset}")
+            plt.close(fig)
+        except (ValueError, TypeError) as error:
+            raise click.UsageError(str(error)) from error
+        click.echo(out)
+
+
 def main(argv=None):
     if click is None:
         raise SystemExit("losskit: the command line needs click; install it with pip install 'losskit[cli]'")
