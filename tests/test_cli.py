@@ -51,6 +51,13 @@ def test_show_cross_entropy_and_ctc():
     assert "avoid when:     there is no good starting point (non-convex)" in ctc.output
 
 
+@pytest.mark.parametrize("name", ["gaussian_nll", "bce", "poisson_nll", "mse"])
+def test_show_other_kinds_of_loss(name):
+    result = run("show", name)  # an extra array (var), a sigmoid link, an exp link, no math block
+    assert result.exit_code == 0, result.output
+    assert "gradient: [" in result.output and "formula:" in result.output
+
+
 def test_show_json_parses_and_matches_the_spec():
     result = run("show", "tukey", "--json")
     assert result.exit_code == 0, result.output

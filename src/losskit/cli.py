@@ -336,8 +336,9 @@ def describe(spec: LossSpec) -> dict:
         else:
             raw = _raw_for_example(spec, x)
             example["raw"] = _array_text(raw)
-            example["gradient"] = _array_text(loss.gradient(raw, target, *extras.values()))
-            example["hessian"] = _array_text(loss.hessian(raw, target, *extras.values()))
+            # extra arrays (gaussian_nll's var) go to the derivatives by name
+            example["gradient"] = _array_text(loss.gradient(raw, target, **extras))
+            example["hessian"] = _array_text(loss.hessian(raw, target, **extras))
     use, avoid = _when(spec)
     return {
         "name": spec.name, "aliases": list(spec.aliases), "summary": spec.summary,
