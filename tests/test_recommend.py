@@ -297,6 +297,22 @@ def test_top_limits_the_ranking_and_profile_is_plain():
     assert all(v is None or isinstance(v, (int, float, str, list)) for v in d.values())
 
 
+def test_f1_on_a_rare_binary_target_leads_with_soft_fbeta():
+    rec = recommend(rare_binary(), metric="f1")
+    assert [e.loss for e in rec.ranked[:2]] == ["soft_fbeta", "sigmoid_focal"]
+    assert rec.best.params == {"beta": 1.0}
+
+
+def test_labels_not_coded_from_zero():
+    rec = recommend(_rng(30).integers(1, 4, size=300))
+    assert rec.profile.task == "multiclass" and rec.profile.class_values == (1, 2, 3)
+    assert "re-encode the labels [1, 2, 3] as 0..2" in rec.best.reasons[0]
+    signs = recommend(np.r_[-np.ones(900), np.ones(50)])
+    assert signs.profile.task == "binary" and signs.profile.class_values == (-1, 1)
+    assert signs.best.params == {"pos_weight": 18.0}  # the larger label is the positive class
+    assert "re-encode the labels [-1, 1] as 0..1" in signs.best.reasons[0]
+
+
 def test_task_override():
     rec = recommend(np.arange(200) % 7, task="counts")
     assert rec.profile.task == "counts" and rec.profile.task_reason == "given by the caller"

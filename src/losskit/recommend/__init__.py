@@ -11,7 +11,7 @@ Deterministic: the same data give the same answer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .profile import Profile, profile
 from .rules import RULES, Metric, Rule, parse_metric
@@ -30,6 +30,7 @@ class Entry:
     rules: tuple  # the names of the rows that fired for it
 
     def as_dict(self) -> dict:
+        """JSON-friendly dict."""
         return {"loss": self.loss, "score": self.score, "params": dict(self.params),
                 "reasons": list(self.reasons), "rules": list(self.rules)}
 
@@ -42,6 +43,7 @@ class Avoid:
     reason: str
 
     def as_dict(self) -> dict:
+        """JSON-friendly dict."""
         return {"loss": self.loss, "reason": self.reason}
 
 
@@ -53,10 +55,10 @@ class Recommendation:
     avoid: tuple
     profile: Profile
     metric: str | None = None
-    notes: tuple = field(default=())
 
     @property
     def best(self) -> Entry:
+        """The top-ranked entry."""
         return self.ranked[0]
 
     def as_dict(self) -> dict:
@@ -65,6 +67,7 @@ class Recommendation:
                 "avoid": [a.as_dict() for a in self.avoid], "profile": self.profile.as_dict()}
 
     def to_json(self, **kwargs) -> str:
+        """``as_dict()`` as a JSON string (``kwargs`` go to ``json.dumps``)."""
         return json.dumps(self.as_dict(), **kwargs)
 
     def __str__(self) -> str:

@@ -36,6 +36,7 @@ class Profile:
     task: str
     task_reason: str
     n_classes: int | None
+    class_values: tuple | None  # the distinct labels (binary / multiclass), sorted
     class_counts: tuple | None  # counts per class (per label's positives for multi-label), in label order
     imbalance_ratio: float | None  # majority / minority count (positives vs negatives for binary/multi-label)
     minimum: float
@@ -59,7 +60,8 @@ class Profile:
     def as_dict(self) -> dict:
         """The profile as a JSON-friendly dict."""
         out = asdict(self)
-        out["class_counts"] = list(self.class_counts) if self.class_counts is not None else None
+        for key in ("class_values", "class_counts"):
+            out[key] = list(out[key]) if out[key] is not None else None
         return out
 
 
@@ -238,10 +240,11 @@ def profile(y, X=None, *, task: str | None = None) -> Profile:
     flat = y64.ravel()
 
     n_classes = imbalance = None
-    counts_out = None
+    counts_out = values_out = None
     if detected in ("binary", "multiclass") and class_counts is not None:
         n_classes = len(classes)
         counts_out = tuple(int(c) for c in class_counts)
+        values_out = tuple(int(v) if v == int(v) else float(v) for v in classes)
         imbalance = float(class_counts.max() / class_counts.min())
     elif detected == "multilabel":
         positives = y64.sum(axis=0)
@@ -280,6 +283,7 @@ def profile(y, X=None, *, task: str | None = None) -> Profile:
         task=detected,
         task_reason=reason,
         n_classes=n_classes,
+        class_values=values_out,
         class_counts=counts_out,
         imbalance_ratio=imbalance,
         minimum=float(flat.min()),

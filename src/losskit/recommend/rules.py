@@ -107,18 +107,22 @@ class Rule:
 
 
 def huber_delta(p: Profile, m: Metric | None = None) -> dict:
+    """Huber ``delta`` = 1.345 x the robust scale (95 % efficiency at the normal)."""
     return {"delta": round(1.345 * p.robust_scale, 6)}
 
 
 def balanced_weights(p: Profile) -> list:
+    """n / (C * count_c) per class, in label order."""
     return [round(p.n / (p.n_classes * c), 6) for c in p.class_counts]
 
 
 def class_weight(p: Profile, m: Metric | None = None) -> dict:
+    """``class_weight`` = n / (C * count_c), scikit-learn's "balanced"."""
     return {"class_weight": balanced_weights(p)}
 
 
 def pos_weight(p: Profile, m: Metric | None = None) -> dict:
+    """``pos_weight`` = negatives / positives (per label for multi-label)."""
     if p.task == "multilabel":
         return {"pos_weight": [round((p.n - c) / max(c, 1), 6) for c in p.class_counts]}
     neg, pos = p.class_counts
@@ -126,16 +130,19 @@ def pos_weight(p: Profile, m: Metric | None = None) -> dict:
 
 
 def sigmoid_alpha(p: Profile, m: Metric | None = None) -> dict:
+    """Focal ``alpha`` = the share of negatives (the larger label is the positive class), gamma 2."""
     neg, pos = p.class_counts
     return {"alpha": round(neg / (neg + pos), 6), "gamma": 2.0}
 
 
 def softmax_alpha(p: Profile, m: Metric | None = None) -> dict:
+    """Per-class focal ``alpha``: the balanced weights normalised to sum to 1, gamma 2."""
     w = balanced_weights(p)
     return {"alpha": [round(v / sum(w), 6) for v in w], "gamma": 2.0}
 
 
 def tweedie_power(p: Profile, m: Metric | None = None) -> dict:
+    """Tweedie ``power``: the measured variance power clipped to [1.1, 1.9]."""
     return {"power": round(min(max(p.variance_power, 1.1), 1.9), 6)}
 
 
@@ -143,10 +150,12 @@ def tweedie_power(p: Profile, m: Metric | None = None) -> dict:
 
 
 def task(*tasks):
+    """Condition: the profile's task is one of ``tasks``."""
     return lambda p, m: p.task in tasks
 
 
 def named(*metrics):
+    """Condition: the metric is one of ``metrics``."""
     return lambda p, m: m is not None and m.name in metrics
 
 
@@ -194,6 +203,13 @@ def _ratio(p):
     return f"class ratio {p.imbalance_ratio:.3g}:1 (majority:minority, counts {list(p.class_counts)})"
 
 
+def _codes_note(p):
+    codes = p.class_values
+    if codes is not None and list(codes) != list(range(len(codes))):
+        return f"; re-encode the labels {list(codes)} as 0..{len(codes) - 1} (index order)"
+    return ""
+
+
 def _fmt(x):
     return "n/a" if x is None else f"{x:.3g}"
 
@@ -215,11 +231,13 @@ RULES: tuple[Rule, ...] = (
     Rule("proportion target, squared error", task("proportion"), "mse", 1.0,
          lambda p: "squared error estimates the mean share but can predict outside [0, 1]"),
     Rule("binary target", task("binary"), "binary_cross_entropy_with_logits", 4.0,
-         lambda p: f"binary target ({p.task_reason}): log-loss on logits gives calibrated probabilities"),
+         lambda p: f"binary target ({p.task_reason}): log-loss on logits gives calibrated probabilities"
+                   + _codes_note(p)),
     Rule("multi-label target", task("multilabel"), "binary_cross_entropy_with_logits", 4.0,
          lambda p: f"multi-label target ({p.task_reason}): one sigmoid log-loss per label"),
     Rule("multiclass target", task("multiclass"), "cross_entropy", 4.0,
-         lambda p: f"multiclass target ({p.task_reason}): softmax cross-entropy gives class probabilities"),
+         lambda p: f"multiclass target ({p.task_reason}): softmax cross-entropy gives class probabilities"
+                   + _codes_note(p)),
     Rule("classes are not magnitudes", task("binary", "multiclass", "multilabel"), "mse", 0.0,
          lambda p: "class codes are labels, not magnitudes: squared error on them ranks no probabilities",
          avoid=True),
@@ -302,7 +320,7 @@ RULES: tuple[Rule, ...] = (
          lambda p: "the metric is mean absolute percentage error", metric=True),
     Rule("metric: log error", named("rmsle"), "msle", 10.0,
          lambda p: "the metric is (root) mean squared log error", metric=True),
-    Rule("metric: F1, binary", lambda p, m: named("f1")(p, m) and p.task == "binary", "soft_fbeta", 10.0,
+    Rule("metric: F1, binary", lambda p, m: named("f1")(p, m) and p.task == "binary", "soft_fbeta", 12.0,
          lambda p: "the metric is F1: a soft F-beta (beta = 1) optimises it directly",
          lambda p, m: {"beta": 1.0}, metric=True),
     Rule("metric: F1 or AUPRC, focal", lambda p, m: named("f1", "auprc")(p, m) and p.task == "binary",
