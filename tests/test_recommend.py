@@ -313,6 +313,14 @@ def test_labels_not_coded_from_zero():
     assert "re-encode the labels [-1, 1] as 0..1" in signs.best.reasons[0]
 
 
+def test_multi_output_columns_are_measured_in_their_own_units():
+    r = _rng(31)
+    y = np.c_[r.normal(size=500), 1000.0 * r.normal(size=500), np.ones(500)]  # very different scales, one constant
+    rec = recommend(y)
+    assert rec.profile.task == "continuous" and rec.profile.n_outputs == 3
+    assert rec.profile.outlier_fraction < 0.01 and rec.best.loss == "mse"  # pooled raw values would look wild
+
+
 def test_task_override():
     rec = recommend(np.arange(200) % 7, task="counts")
     assert rec.profile.task == "counts" and rec.profile.task_reason == "given by the caller"

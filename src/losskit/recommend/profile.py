@@ -165,7 +165,8 @@ def _robust(y: np.ndarray):
     dev = np.abs(y - med)
     mad = np.median(dev, axis=0)
     scale = np.where(mad > 0, mad / MAD_TO_SIGMA, np.mean(dev, axis=0) * 1.2533)
-    return med, scale
+    # a constant column of a multi-output target: any unit will do (its z-scores are 0)
+    return med, np.where(scale > 0, scale, 1.0)
 
 
 def _hill(dev: np.ndarray) -> float | None:
