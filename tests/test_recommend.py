@@ -341,9 +341,12 @@ def test_task_override():
         (normal(), {"top": 0}, ValueError, r"recommend: top must be an integer >= 1; received top=0"),
         (normal(), {"task": "ordinal"}, ValueError, r"recommend: task must be one of .*received task='ordinal'"),
         (normal(), {"X": np.zeros((5, 2))}, ValueError, r"recommend: X must be 2-D with 1000 rows"),
+        (normal(), {"task": "binary"}, ValueError,
+         r"recommend: task must be a task the target fits \(binary needs .*\); received task='binary'"),
+        (normal(), {"task": "counts"}, ValueError, r"counts need non-negative integers"),
     ],
     ids=["constant", "nan", "strings", "empty", "3d", "metric-task", "metric-unknown", "pinball-level",
-         "metric-type", "top", "task", "X-rows"],
+         "metric-type", "top", "task", "X-rows", "task-binary-misfit", "task-counts-misfit"],
 )
 def test_bad_input(y, kwargs, error, message):
     with pytest.raises(error, match=message):

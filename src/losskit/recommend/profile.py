@@ -169,6 +169,23 @@ def _robust(y: np.ndarray):
     return med, np.where(scale > 0, scale, 1.0)
 
 
+def _misfit(task: str, y: np.ndarray) -> str | None:
+    """Why ``y`` cannot be read as ``task`` (None: it can)."""
+    integral = bool(np.all(y == np.round(y)))
+    values = np.unique(y)
+    needs = {
+        "binary": (y.ndim == 1 and len(values) == 2, "binary needs a 1-D target with two distinct values"),
+        "multiclass": (y.ndim == 1 and integral, "multiclass needs 1-D integer class codes"),
+        "multilabel": (y.ndim == 2 and set(values.tolist()) <= {0, 1}, "multilabel needs 2-D 0/1 columns"),
+        "counts": (integral and values[0] >= 0, "counts need non-negative integers"),
+        "proportion": (values[0] >= 0 and values[-1] <= 1, "proportions need values in [0, 1]"),
+        "positive": (values[0] >= 0, "positive needs non-negative values"),
+        "continuous": (True, ""),
+    }
+    ok, why = needs[task]
+    return None if ok else why
+
+
 def _hill(dev: np.ndarray) -> float | None:
     """Hill's tail index on the k = max(10, floor(sqrt(n))) largest absolute
     deviations: alpha = k / sum(log(x_(i) / x_(k+1))), i = 1..k. Smaller is
@@ -235,8 +252,11 @@ def profile(y, X=None, *, task: str | None = None) -> Profile:
     if task is not None:
         if task not in TASKS:
             raise _fail("task", f"one of {', '.join(TASKS)}", f"task={task!r}")
+        problem = _misfit(task, y64)
+        if problem:
+            raise _fail("task", f"a task the target fits ({problem})", f"task={task!r}")
         detected, reason = task, "given by the caller"
-        if task in ("binary", "multiclass") and arr.ndim == 1:
+        if task in ("binary", "multiclass"):
             classes, class_counts = np.unique(y64, return_counts=True)
     flat = y64.ravel()
 
