@@ -1,7 +1,7 @@
 """The recommender's rules: ONE table, read top to bottom.
 
 Each ``Rule`` row says: when ``when(profile, metric)`` holds, add ``score`` to
-``loss`` with the parameters ``params(profile)``, because ``why(profile)``;
+``loss`` with the parameters ``params(profile, metric)``, because ``why(profile)``;
 or, with ``avoid=True``, put ``loss`` on the avoid list for that reason.
 Scores add up over the rows that fire; the metric rows score highest, so a
 named evaluation metric leads the ranking. Every loss is a registered name and
