@@ -12,8 +12,9 @@ from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional
 from .checker import check
 from .custom import register_loss
+from .recommend import recommend
 from .registry import Loss, LossSpec, Param, available, get, spec, specs, unregister
 
 __version__ = "0.1.0"
 
-__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains", "properties", "register_loss", "unregister", "check"]
+__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains", "properties", "register_loss", "unregister", "check", "recommend"]
