@@ -5,8 +5,6 @@ import pytest
 from scipy import special
 
 from losskit import _array as A
-from losskit._reduce import reduce
-from losskit._validate import elementwise
 from helpers import HAVE_TORCH
 
 xp = np  # array_api_compat's NumPy namespace behaves the same for these

@@ -8,7 +8,6 @@ hand. The properties themselves live in the package, so a user's own loss
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import losskit
