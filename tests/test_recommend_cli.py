@@ -160,3 +160,21 @@ def test_shipped_dataset_recommendation(name):
     rec = recommend(table.y, table.X)
     assert (rec.profile.task, rec.best.loss) == (task, top)
     assert getattr(rec.profile, field) == pytest.approx(value, abs=1e-3, rel=1e-3)
+
+
+def test_the_docs_static_tables_match_the_code():
+    """docs/recommend.md pastes the printed rule and dataset tables; they must match the code's output."""
+    import re
+    from pathlib import Path
+
+    from losskit.recommend.data import dataset_table, rules_table
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "recommend.md"
+    if not page.exists():
+        pytest.skip("docs/recommend.md is not in this checkout")
+    pytest.importorskip("statsmodels", reason="the dataset table needs statsmodels' datasets")
+    text = page.read_text(encoding="utf-8")
+    for marker, table in (("rules-table", rules_table()), ("dataset-table", dataset_table())):
+        found = re.search(f"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, flags=re.S)
+        assert found, f"docs/recommend.md has no {marker} block"
+        assert found.group(1) == table, f"docs/recommend.md's {marker} is stale: paste the printed table"

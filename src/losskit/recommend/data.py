@@ -320,3 +320,32 @@ def dataset_table(names=None) -> str:
         avoid = ", ".join(f"`{a.loss}`" for a in rec.avoid) or "-"
         lines.append(f"| {name} ({library}) | {what} | {p.n} | {p.task} | {top} | {avoid} | {_evidence(p)} |")
     return "\n".join(lines)
+
+
+def _params_text(rule) -> str:
+    if rule.avoid:
+        return "-"
+    if rule.params is None:
+        return "defaults"
+    if rule.params.__name__ != "<lambda>":
+        return (rule.params.__doc__ or rule.params.__name__).strip().splitlines()[0].replace("``", "`")
+    try:  # a fixed setting such as {"log_input": True}
+        return ", ".join(f"{k}={v!r}" for k, v in rule.params(None, None).items())
+    except AttributeError:  # it reads the metric, e.g. the pinball quantile
+        return "from the metric (pinball@q: quantile=q)"
+
+
+def rules_table() -> str:
+    """Markdown: the rows of :data:`losskit.recommend.RULES`, in order
+    (condition, loss, score or avoid, parameters).
+
+    >>> rules_table().splitlines()[2].startswith("| 1 | continuous target | `mse` | 3")
+    True
+    """
+    from .rules import RULES
+
+    lines = ["| # | condition (row) | loss | score | parameters |", "|---|---|---|---|---|"]
+    for i, rule in enumerate(RULES, 1):
+        score = "avoid" if rule.avoid else f"{rule.score:g}"
+        lines.append(f"| {i} | {rule.name} | `{rule.loss}` | {score} | {_params_text(rule)} |")
+    return "\n".join(lines)
