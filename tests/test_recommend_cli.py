@@ -11,9 +11,9 @@ import pytest
 pd = pytest.importorskip("pandas", reason="the data extra (pandas) reads data files")
 click_testing = pytest.importorskip("click.testing", reason="the cli extra (click) is missing")
 
-from losskit.cli import app  # noqa: E402
-from losskit.recommend import recommend  # noqa: E402
-from losskit.recommend.data import DATASETS, load_dataset  # noqa: E402
+from losskit.cli import app
+from losskit.recommend import recommend
+from losskit.recommend.data import DATASETS, load_dataset
 
 
 def run(*args):
@@ -175,6 +175,6 @@ def test_the_docs_static_tables_match_the_code():
     pytest.importorskip("statsmodels", reason="the dataset table needs statsmodels' datasets")
     text = page.read_text(encoding="utf-8")
     for marker, table in (("rules-table", rules_table()), ("dataset-table", dataset_table())):
-        found = re.search(f"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, flags=re.S)
+        found = re.search(f"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, flags=re.DOTALL)
         assert found, f"docs/recommend.md has no {marker} block"
         assert found.group(1) == table, f"docs/recommend.md's {marker} is stale: paste the printed table"
