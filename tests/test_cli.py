@@ -172,3 +172,16 @@ def test_plot_usage_errors_exit_2(tmp_path, monkeypatch, args, message):
     result = run(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_show_says_when_the_recommender_uses_and_avoids_a_loss():
+    from losskit.recommend.rules import RULES
+
+    result = CliRunner().invoke(app, ["show", "mse", "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    avoided = [r.name for r in RULES if r.loss == "mse" and r.avoid]
+    used = [r.name for r in RULES if r.loss == "mse" and not r.avoid]
+    assert avoided and used
+    assert any(all(f'"{n}"' in line for n in avoided) for line in described["avoid_when"])
+    assert any(all(f'"{n}"' in line for n in used) for line in described["use_when"])

@@ -358,7 +358,10 @@ def describe(spec: LossSpec) -> dict:
 
 
 def _when(spec: LossSpec):
-    """"Use when" / "avoid when" lines derived from the spec's flags only."""
+    """"Use when" / "avoid when" lines from the spec's flags and from the
+    recommender's rule table (the rows that rank or avoid this loss), so the
+    advice here and ``losskit recommend`` come from one place."""
+    from .recommend.rules import RULES
     use = [f"a {spec.task} task with {spec.input_space} inputs, to estimate: {spec.estimates}"]
     avoid = []
     noisy = "outliers in the target" if spec.family == "regression" else "label noise or outliers"
@@ -370,6 +373,10 @@ def _when(spec: LossSpec):
         avoid.append("there is no good starting point (non-convex)")
     if spec.pointwise and not spec.hessian_nonnegative:
         avoid.append("second-order boosting without a surrogate Hessian (the Hessian can be negative)")
+    for lines, avoided in ((use, False), (avoid, True)):
+        names = [rule.name for rule in RULES if rule.loss == spec.name and rule.avoid == avoided]
+        if names:
+            lines.append("the recommender's rules " + ", ".join(f'"{n}"' for n in names))
     if spec.notes:
         use.append(f"see the notes: {spec.notes}")
     return use, avoid
