@@ -339,6 +339,9 @@ def _sigmoid_focal_derivatives(raw, target, *, alpha=0.25, gamma=2.0, full=False
 def hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Hinge loss of a binary classifier's score, :math:`\ell = \max(0, 1 - y x)`.
 
+    .. math::
+        \ell = \max(0, 1 - y\,x),\qquad y = -1 \text{ or } +1
+
     The loss of the soft-margin support vector machine: zero once the margin
     :math:`y x` reaches 1, then linear. Its minimiser estimates the sign of
     :math:`P(y = 1 \mid x) - 1/2` (the Bayes decision), not a probability.
@@ -374,6 +377,9 @@ def _hinge_derivatives(raw, target, *, full=False):
 
 def squared_hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Squared hinge loss, :math:`\ell = \max(0, 1 - y x)^2`.
+
+    .. math::
+        \ell = \max(0, 1 - y\,x)^2,\qquad y = -1 \text{ or } +1
 
     The L2-SVM loss: differentiable everywhere (a continuous gradient), heavier
     on large violations than :func:`hinge`. Its minimiser is

@@ -274,6 +274,9 @@ def _cross_entropy_derivatives(raw, target, *, full=False, class_weight=None, ig
 def nll(input, target, *, class_weight=None, ignore_index=-100, weight=None, mask=None, reduction="mean"):
     r"""Negative log-likelihood of log-probabilities, :math:`\ell = -w_y\, x_y`.
 
+    .. math::
+        \ell = -w_y\, x_y,\qquad w = \mathrm{class\_weight} \text{ (1 without it)}
+
     ``input`` holds log-probabilities (e.g. ``log_softmax`` outputs, <= 0;
     -inf is allowed for impossible classes), ``target`` class indices.
     Identical to ``torch.nn.functional.nll_loss(input, target,

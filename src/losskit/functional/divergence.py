@@ -31,6 +31,9 @@ def _distribution_batch(loss, input, target, *, weight, mask, reduction, target_
 def kl_div(input, target, *, log_target=False, weight=None, mask=None, reduction="mean"):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(t \,\|\, p) = \sum_c t_c (\log t_c - \log p_c)`.
 
+    .. math::
+        \ell = \sum_c t_c\,(\log t_c - x_c),\qquad x = \log p,\quad 0 \log 0 = 0
+
     ``input`` holds log-probabilities :math:`\log p` (PyTorch's convention),
     ``target`` probabilities :math:`t`, or log-probabilities with
     ``log_target=True``. Both have shape (N, C, d1, ...) or (C,), the

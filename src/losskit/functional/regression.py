@@ -49,6 +49,9 @@ __all__ = [
 def mse(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean squared error, :math:`\ell = (x - y)^2`.
 
+    .. math::
+        \ell = r^2,\qquad r = x - y
+
     Estimates the conditional mean. Matches ``torch.nn.functional.mse_loss``
     and ``sklearn.metrics.mean_squared_error``.
 
@@ -175,6 +178,9 @@ def _aggregate_mean(b, values, reduction, name, per_element):
 def mae(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean absolute error (L1), :math:`\ell = |x - y|`.
 
+    .. math::
+        \ell = |r|,\qquad r = x - y
+
     Estimates the conditional median; robust to outliers in the target. Also
     available as ``losskit.l1``. Matches ``torch.nn.functional.l1_loss`` and
     ``sklearn.metrics.mean_absolute_error`` (with ``sample_weight``).
@@ -207,6 +213,9 @@ def _mae_derivatives(raw, target, *, full=False):
 
 def rmse(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Root mean squared error, :math:`\sqrt{\sum_i w_i m_i (x_i - y_i)^2 / \sum_i w_i m_i}`.
+
+    .. math::
+        \ell = \sqrt{\sum_i w_i m_i r_i^2 / \sum_i w_i m_i},\qquad r = x - y
 
     An aggregate loss: defined on the whole batch (all elements together, one
     scalar), so only ``reduction="mean"`` exists; for per-element squared
@@ -275,6 +284,9 @@ def _smooth_l1_derivatives(raw, target, *, beta=1.0, full=False):
 def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean"):
     r"""Pseudo-Huber loss, :math:`\ell = \delta^2\left(\sqrt{1 + (r/\delta)^2} - 1\right)`, :math:`r = x - y`.
 
+    .. math::
+        \ell = \delta^2\left(\sqrt{1 + (r/\delta)^2} - 1\right),\qquad r = x - y
+
     A smooth Huber: :math:`\approx r^2/2` for :math:`|r| \ll \delta` and
     :math:`\approx \delta |r|` for :math:`|r| \gg \delta`. Computed as
     :math:`|r| \cdot |r| / (1 + \sqrt{1 + (r/\delta)^2})` with an overflow-free
@@ -332,6 +344,9 @@ def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
 def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="mean"):
     r"""Charbonnier loss (L1-L2), :math:`\ell = \sqrt{r^2 + \varepsilon^2} - \varepsilon`, :math:`r = x - y`.
 
+    .. math::
+        \ell = \sqrt{r^2 + \varepsilon^2} - \varepsilon,\qquad r = x - y
+
     A smooth L1: :math:`\approx |r|` for :math:`|r| \gg \varepsilon`. The
     constant :math:`\varepsilon` is subtracted so that the minimum is 0 at a
     perfect prediction (some papers omit it; gradients are the same). Equals
@@ -366,6 +381,9 @@ def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
 
 def log_cosh(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Log-cosh loss, :math:`\ell = \log\cosh(x - y)`.
+
+    .. math::
+        \ell = \log(\cosh r),\qquad r = x - y
 
     :math:`\approx r^2/2` for small residuals, :math:`\approx |r| - \log 2`
     for large. Computed as :math:`\log(1 + 2\sinh^2(r/2))` for :math:`|r| \le 1`
@@ -404,6 +422,9 @@ def _log_cosh_derivatives(raw, target, *, full=False):
 def msle(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean squared logarithmic error, :math:`\ell = (\log(1 + x) - \log(1 + y))^2`.
 
+    .. math::
+        \ell = \left(\log(1 + x) - \log(1 + y)\right)^2
+
     ``input`` and ``target`` must be > -1 (usually both are non-negative:
     counts, prices). Penalises relative rather than absolute errors, and
     under-prediction more than over-prediction. The minimiser is
@@ -435,6 +456,9 @@ def _msle_derivatives(raw, target, *, full=False):
 def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Root mean squared logarithmic error, :math:`\sqrt{\operatorname{mean}\,(\log(1+x) - \log(1+y))^2}`.
 
+    .. math::
+        \ell = \sqrt{\sum_i w_i m_i d_i^2 / \sum_i w_i m_i},\qquad d = \log(1 + x) - \log(1 + y)
+
     An aggregate loss like ``rmse`` (only ``reduction="mean"``; per-element
     values are ``msle(reduction="none")``); ``input`` and ``target`` > -1.
     Matches ``sklearn.metrics.root_mean_squared_log_error`` (with ``sample_weight``).
@@ -452,6 +476,9 @@ def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
 
 def mape(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean absolute percentage error, :math:`\ell = |y - x| / \max(|y|, \epsilon)`.
+
+    .. math::
+        \ell = \frac{|y - x|}{\max(|y|, \epsilon)}
 
     :math:`\epsilon` is float64's machine epsilon (2.2e-16), as in scikit-learn,
     so a zero target gives a huge but finite loss. The value is a fraction,
@@ -526,6 +553,9 @@ def _quantile_batch(loss, input, target, levels, *, weight=None, mask=None, redu
 def pinball(input, target, *, quantile=0.5, weight=None, mask=None, reduction="mean"):
     r"""Pinball (quantile) loss, :math:`\ell = \max(q\,r,\ (q - 1)\,r)`, :math:`r = y - x`.
 
+    .. math::
+        \ell = q\,r \text{ if } r \ge 0,\quad (q - 1)\,r \text{ otherwise},\qquad r = y - x,\quad q = \mathrm{quantile}
+
     Its minimiser is the conditional ``quantile``-quantile of the target
     (``quantile=0.5`` gives half the absolute error, the median). Matches
     ``sklearn.metrics.mean_pinball_loss(alpha=quantile)``.
@@ -565,6 +595,9 @@ def _pinball_derivatives(raw, target, *, quantile=0.5, full=False):
 
 def expectile(input, target, *, tau=0.5, weight=None, mask=None, reduction="mean"):
     r"""Expectile (asymmetric least squares) loss, :math:`\ell = |\tau - \mathbb{1}\{y < x\}|\,(y - x)^2`.
+
+    .. math::
+        \ell = \tau\,r^2 \text{ if } r \ge 0,\quad (1 - \tau)\,r^2 \text{ otherwise},\qquad r = y - x
 
     Its minimiser is the conditional :math:`\tau`-expectile of the target
     (``tau=0.5``: the mean, and the loss is half the squared error). The
@@ -650,6 +683,9 @@ def _tukey_derivatives(raw, target, *, c=4.685, full=False):
 def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean"):
     r"""Cauchy (Lorentzian) loss, :math:`\rho(r) = \frac{c^2}{2}\log\left(1 + (r/c)^2\right)`, :math:`r = x - y`.
 
+    .. math::
+        \rho(r) = \frac{c^2}{2}\log\left(1 + (r/c)^2\right),\qquad r = x - y
+
     Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
     grows only logarithmically, so outliers have vanishing influence
     (redescending :math:`\psi(r) = r/(1 + (r/c)^2)`). ``c > 0``; the default
@@ -689,6 +725,9 @@ def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
 
 def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean"):
     r"""Welsch (Leclerc) loss, :math:`\rho(r) = \frac{c^2}{2}\left(1 - e^{-(r/c)^2}\right)`, :math:`r = x - y`.
+
+    .. math::
+        \rho(r) = \frac{c^2}{2}\left(1 - \exp(-(r/c)^2)\right),\qquad r = x - y
 
     Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
     bounded by :math:`c^2/2`, so outliers have (exponentially) vanishing
@@ -731,6 +770,9 @@ def _welsch_derivatives(raw, target, *, c=2.9846, full=False):
 
 def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="mean"):
     r"""Geman-McClure loss, :math:`\rho(r) = \frac{r^2/2}{1 + (r/c)^2}`, :math:`r = x - y`.
+
+    .. math::
+        \rho(r) = \frac{r^2/2}{1 + (r/c)^2},\qquad r = x - y
 
     Normalised so that :math:`\rho(r) \approx r^2/2` for small :math:`r`;
     bounded by :math:`c^2/2`. ``c > 0``. Gradient :math:`r/(1+t^2)^2` and

@@ -629,7 +629,10 @@ def generalized_dice(input, target, *, mode="multiclass", smooth=1.0, ignore_ind
 def dice_cross_entropy(input, target, *, mode="multiclass", dice_weight=1.0, ce_weight=1.0, average="macro",
                        smooth=1.0, ignore_index=None, per_image=True, weight=None, mask=None, reduction="mean"):
     r"""Dice plus cross-entropy, per sample:
-    :math:`\ell = w_d\, \mathrm{dice} + w_{ce}\, \mathrm{CE}`.
+
+    .. math::
+        \ell = w_d\, \mathrm{dice} + w_{ce}\, \mathrm{CE},
+        \qquad w_d = \mathrm{dice\_weight},\quad w_{ce} = \mathrm{ce\_weight}
 
     ``dice`` is the loss of ``dice`` (same ``mode``, ``average`` — ``"macro"``
     or ``"micro"`` —, ``smooth``); CE is the sample's mean over its pixels not
@@ -777,6 +780,10 @@ def lovasz_hinge(input, target, *, ignore_index=None, per_image=True, weight=Non
 def lovasz_softmax(input, target, *, classes="present", ignore_index=None, per_image=True, weight=None, mask=None,
                    reduction="mean"):
     r"""Lovász-softmax loss (Berman et al. 2018) for multiclass segmentation, on logits.
+
+    .. math::
+        \ell = \frac{1}{|K|} \sum_{c \in K} \mathrm{Lovasz}_J(m(c)),
+        \qquad m_i(c) = |[t_i = c] - p_i(c)|,\quad p = \mathrm{softmax}(x)
 
     With softmax probabilities :math:`p` and, for each class :math:`c`, the
     errors :math:`m_i(c) = |[t_i = c] - p_i(c)|`, the class's loss is the
