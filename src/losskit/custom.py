@@ -22,6 +22,7 @@ and the property suite (``losskit.properties.check_properties(name)``):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import numbers
@@ -197,7 +198,7 @@ def _params(name, function, params) -> list[Param]:
 
 def _per_element(name, function, xp, input, target, params, shape, what="loss"):
     kwargs = dict(params)
-    if "xp" in inspect.signature(function).parameters:
+    if _takes_xp(function):
         kwargs["xp"] = xp
     out = function(input, target, **kwargs)
     if not array_api_compat.is_array_api_obj(out) or tuple(out.shape) != tuple(shape):
@@ -205,6 +206,12 @@ def _per_element(name, function, xp, input, target, params, shape, what="loss"):
         raise TypeError(f"{name}: the {what} function must return one value per element, an array of shape "
                         f"{tuple(shape)}; received {got}")
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_xp(function) -> bool:
+    """Read once per function, not on every call of the loss."""
+    return "xp" in inspect.signature(function).parameters
 
 
 def _inverse_link(xp, link, raw):
