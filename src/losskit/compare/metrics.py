@@ -317,7 +317,8 @@ def _as_labels(y: np.ndarray, n_classes: int, task: str) -> np.ndarray:
 def compute(names, task: str, y_true, prediction) -> dict[str, float]:
     """Values of metrics ``names`` (any accepted spelling) on one test fold, keyed by canonical name.
 
-    See the module docstring for the definitions and for when a value is NaN.
+    See the module docstring for the definitions and for when a value is NaN. Multiclass rows must sum
+    to 1 within 1e-5 (else ``ValueError``); they are divided by their sums only to remove that rounding.
 
     >>> compute(["rmse", "mae"], "regression", [1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
     {'rmse': 1.1547005383792515, 'mae': 0.6666666666666666}
