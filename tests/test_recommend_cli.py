@@ -144,6 +144,8 @@ SHIPPED = {
     "grunfeld": ("positive", "gamma_deviance", "outlier_fraction", 0.177),
     "committee": ("counts", "poisson_nll", "dispersion_index", 96.37),
     "cpunish": ("counts", "poisson_nll", "dispersion_index", 17.37),
+    "outlier_regression": ("continuous", "huber", "outlier_fraction", 0.07833),
+    "imbalanced_classification": ("binary", "binary_cross_entropy_with_logits", "imbalance_ratio", 23.0),
 }
 
 

@@ -248,6 +248,15 @@ def _star98_share(frame):
         "binomial endog (NABOVE, NBELOW) read as the share NABOVE / (NABOVE + NBELOW)"
 
 
+def _losskit(name, target, features, note):
+    def load():
+        from losskit import datasets
+
+        table = frame_to_table(datasets.load(name), target, features)
+        return table._replace(notes=(note,) + table.notes)
+    return load
+
+
 # name -> (library, target, loader)
 DATASETS = {
     "diabetes": ("scikit-learn", "disease progression", _sklearn("diabetes")),
@@ -267,6 +276,11 @@ DATASETS = {
     "grunfeld": ("statsmodels", "invest", _statsmodels("grunfeld", "invest")),
     "committee": ("statsmodels", "BILLS104", _statsmodels("committee", "BILLS104")),
     "cpunish": ("statsmodels", "EXECUTIONS", _statsmodels("cpunish", "EXECUTIONS")),
+    "outlier_regression": ("losskit", "y", _losskit(
+        "outlier_regression", "y", ("x1", "x2", "x3", "x4"),
+        "features x1..x4 only: y_line (the true line) and is_outlier (the outlier flag) document the data")),
+    "imbalanced_classification": ("losskit", "label", _losskit(
+        "imbalanced_classification", "label", None, "about 4 % positives (see losskit.datasets.card)")),
 }
 
 
