@@ -179,7 +179,7 @@ if click is not None:
                 module = importlib.import_module(where)
         except click.BadParameter:
             raise
-        except Exception as error:  # noqa: BLE001 - the user's module: say why it did not import
+        except Exception as error:
             raise click.BadParameter(f"module {where!r} cannot be imported: {type(error).__name__}: {error}",
                                      param_hint=what) from error
         if not hasattr(module, attr):
@@ -250,6 +250,12 @@ if click is not None:
         click.echo(report.to_json(indent=2) if as_json else str(report))
         if not report.passed:
             raise SystemExit(1)
+
+
+if click is not None:
+    from .compare.commands import register as _register_compare
+
+    _register_compare(app)  # compare, tune, demo
 
 
 # LaTeX in the docstrings' ``.. math::`` blocks -> plain text for ``losskit show``.
