@@ -43,6 +43,7 @@ dl.cfg dd{margin:0;overflow-wrap:anywhere}
 figure{margin:1em 0;overflow-x:auto}figure svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:.88em;color:#444;margin-top:.3em}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em;margin:.6em 0}
+.wide{overflow-x:auto;max-width:100%}.note ul{margin:.2em 0}
 .muted{color:#666;font-size:.9em}details summary{cursor:pointer;font-weight:600}
 """
 
@@ -134,11 +135,11 @@ def _fmt_p(value) -> str:
 def _table(head: list[str], rows: list[list[str]], classes: list[str] | None = None, left: int = 1) -> str:
     """An HTML table; cells are already escaped / formatted; the first ``left`` columns align left."""
     cls = lambda i: ' class="l"' if i < left else ""
-    out = ["<table><thead><tr>", *(f"<th{cls(i)}>{h}</th>" for i, h in enumerate(head)), "</tr></thead><tbody>"]
+    out = ['<div class="wide"><table><thead><tr>', *(f"<th{cls(i)}>{h}</th>" for i, h in enumerate(head)), "</tr></thead><tbody>"]
     for k, row in enumerate(rows):
         css = f' class="{classes[k]}"' if classes and classes[k] else ""
         out.append(f"<tr{css}>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -358,6 +359,9 @@ def section_learning(config: dict, records: list, labels: list, colors: dict) ->
                 xs, mean = _mean_running(curves)
                 ax.plot(xs, mean, color=colors[lab], lw=2, label=lab)
                 drawn = True
+        low, high = ax.dataLim.y0, ax.dataLim.y1
+        if drawn and low > 0 and high / low > 100:  # losses on very different scales
+            ax.set_yscale("log")
         ax.set_xlabel("epoch (GBDT: boosting round)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
@@ -533,8 +537,9 @@ def section_losses(config: dict) -> str:
                             "Left: the loss; right: its gradient (residual axis: input - target, target 0; "
                             "raw axis: logit or margin, target 1). Drawn by losskit.plots.plot_losses with the "
                             "parameters used in the run."))
-    for text in notes:
-        body.append(_note(text))
+    if notes:
+        body.append('<div class="note">Not drawn:<ul>' + "".join(f"<li>{_e(t)}</li>" for t in notes)
+                    + "</ul></div>")
     return _section("losses", "Loss and gradient curves", "\n".join(body))
 
 
