@@ -266,3 +266,16 @@ def test_report_is_reproducible(tmp_path):
     run = make_run(tmp_path / "r", "binary")
     first = write_report(run).read_text()
     assert write_report(run).read_text() == first
+
+
+def test_nan_metric_is_counted_not_hidden(tmp_path):
+    run = make_run(tmp_path / "nan", "binary")
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    record = json.loads(lines[-1])
+    record["metrics"]["auprc"] = float("nan")  # e.g. a fold without a positive
+    record["prediction"] = []  # and no stored prediction: left out of the reliability pool
+    (run / "trials.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(record)]) + "\n")
+    page = _parse(write_report(run))
+    row = next(r for r in page.tables[0][1:] if r[0].startswith(record["label"]))
+    assert row[1] == f"{FOLDS * SEEDS - 1} (1 NaN)"
+    assert page.figures["fig-reliability"]
