@@ -188,7 +188,7 @@ def _numbers(cell):
 def _summary(run, metric=None):
     config = json.loads((run / "config.json").read_text())["config"]
     records = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
-    n_test = round(N_ROWS / FOLDS)
+    n_test = N_ROWS // FOLDS
     return config, stats.summarize(records, metric or config["metrics"][0], config["baseline"],
                                    n_train=N_ROWS - n_test, n_test=n_test)
 

@@ -93,12 +93,12 @@ def _labels(config: dict, records: list) -> list[str]:
 
 
 def _sizes(config: dict) -> tuple[int, int]:
-    """(n_train, n_test) of one outer fold: n_test = n_rows / folds."""
+    """(n_train, n_test) of one outer fold: n_test = n_rows // folds (as the terminal summary has it)."""
     n_rows, folds = int(config.get("n_rows") or 0), int(config.get("folds") or 0)
     if n_rows <= 0 or folds < 2:
         raise ValueError(f"write_report: config must give n_rows > 0 and folds >= 2; received "
                          f"n_rows={config.get('n_rows')!r}, folds={config.get('folds')!r}")
-    n_test = max(1, round(n_rows / folds))
+    n_test = max(1, n_rows // folds)
     return n_rows - n_test, n_test
 
 
@@ -362,7 +362,7 @@ def section_learning(config: dict, records: list, labels: list, colors: dict) ->
         low, high = ax.dataLim.y0, ax.dataLim.y1
         if drawn and low > 0 and high / low > 100:  # losses on very different scales
             ax.set_yscale("log")
-        ax.set_xlabel("epoch (GBDT: boosting round)")
+        ax.set_xlabel("boosting round" if config.get("model") == "gbdt" else "epoch")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     if not drawn:
