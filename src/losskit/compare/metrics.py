@@ -21,6 +21,9 @@ Definitions worth stating:
   ``sum_b (n_b / n) * |accuracy_b - confidence_b|`` where a sample's confidence is its largest
   class probability (binary: ``max(p, 1 - p)``) and bin ``b`` holds confidences in
   ``((b-1)/15, b/15]`` (a confidence of 0 falls into the first bin). Guo et al. (2017).
+- ``recall@k`` (task ``"embedding"``: the prediction is an ``(n, d)`` embedding, the truth the
+  class labels): the share of rows whose ``k`` nearest other rows of the same test fold
+  (Euclidean) hold at least one of the same label; a metric-learning lesson, not a compare task.
 
 A metric that is undefined on a fold returns ``float('nan')`` and does not raise: AUROC with
 one class in the truth (multiclass: any class missing), AUPRC with no positive (multiclass: any
@@ -40,9 +43,10 @@ import numpy as np
 
 __all__ = ["METRICS", "TASKS", "Metric", "compute", "default_metrics", "higher_is_better", "parse_metrics"]
 
-TASKS = ("regression", "quantile", "binary", "multiclass")
+TASKS = ("regression", "quantile", "binary", "multiclass", "embedding")
 _REGRESSION = frozenset({"regression", "quantile"})
 _CLASSIFICATION = frozenset({"binary", "multiclass"})
+_EMBEDDING = frozenset({"embedding"})
 _N_BINS = 15
 _ROW_SUM_TOL = 1e-5
 
@@ -72,6 +76,7 @@ METRICS: dict[str, Metric] = {
         Metric("auprc", _CLASSIFICATION, True, "average precision (multiclass: macro one-vs-rest)"),
         Metric("log_loss", _CLASSIFICATION, False, "mean negative log-likelihood"),
         Metric("ece", _CLASSIFICATION, False, "expected calibration error, top label, 15 bins"),
+        Metric("recall", _EMBEDDING, True, "share of rows with a same-label row among their k nearest; recall@k"),
     )
 }
 """Canonical metric names -> :class:`Metric`; ``pinball`` stands for the family ``pinball@q``."""
@@ -105,7 +110,8 @@ def _check_task(task) -> str:
 
 
 def _valid_names(task: str) -> str:
-    names = [("pinball@q (0 < q < 1)" if n == "pinball" else n) for n, m in METRICS.items() if task in m.tasks]
+    names = [{"pinball": "pinball@q (0 < q < 1)", "recall": "recall@k (k >= 1)"}.get(n, n)
+             for n, m in METRICS.items() if task in m.tasks]
     return ", ".join(names)
 
 
@@ -125,7 +131,7 @@ def _canonical(name, task: str | None = None, *, quantile=None) -> str:
     base = _ALIASES.get(base, base)
     if base not in METRICS:
         if task is None:
-            valid = ", ".join("pinball@q" if n == "pinball" else n for n in METRICS)
+            valid = ", ".join({"pinball": "pinball@q", "recall": "recall@k"}.get(n, n) for n in METRICS)
             raise ValueError(f"compare: --metric must be one of {valid}; received {name!r}")
         raise _bad(task, name)
     if base == "pinball":
@@ -141,13 +147,18 @@ def _canonical(name, task: str | None = None, *, quantile=None) -> str:
         if not 0.0 < q < 1.0:
             raise ValueError(f"compare: --metric pinball@q needs a level 0 < q < 1; received {name!r}")
         canonical = f"pinball@{q!r}"
+    elif base == "recall":
+        if not level.strip().isdigit() or int(level) < 1:
+            raise ValueError(f"compare: --metric recall@k needs an integer k >= 1 (e.g. recall@1); received {name!r}")
+        canonical = f"recall@{int(level)}"
     elif at:
-        raise ValueError(f"compare: --metric {base} takes no @level (only pinball@q does); received {name!r}")
+        raise ValueError(f"compare: --metric {base} takes no @level (only pinball@q and recall@k do); "
+                         f"received {name!r}")
     else:
         canonical = base
     if task is not None and task not in METRICS[base].tasks:
-        kind = "regression" if METRICS[base].tasks == _REGRESSION else "classification"
-        raise _bad(task, name, f"a {kind} metric")
+        kind = {_REGRESSION: "regression", _EMBEDDING: "embedding"}.get(METRICS[base].tasks, "classification")
+        raise _bad(task, name, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} metric")
     return canonical
 
 
@@ -179,6 +190,8 @@ def default_metrics(task: str, quantile: float | None = None) -> list[str]:
         if quantile is None:
             raise ValueError("compare: quantile must be the level 0 < q < 1 of the quantile task; received None")
         return [_canonical("pinball", task, quantile=quantile), "mae"]
+    if task == "embedding":
+        return ["recall@1"]
     if task == "binary":
         return ["auprc", "auroc", "log_loss", "balanced_accuracy", "f1", "accuracy", "ece"]
     return ["accuracy", "balanced_accuracy", "f1", "auroc", "log_loss", "ece"]
@@ -306,6 +319,22 @@ def _multiclass_value(base: str, y: np.ndarray, p: np.ndarray) -> float:
     return _ece(p.max(axis=1), hard == y)
 
 
+def _recall_at_k(k: int, y: np.ndarray, embedding: np.ndarray) -> float:
+    """Share of rows with a same-label row among their ``k`` nearest other rows (Euclidean).
+
+    >>> _recall_at_k(1, np.array([0, 0, 1, 1]), np.array([[0.0], [0.1], [1.0], [5.0]]))
+    0.75
+    """
+    from sklearn.metrics import pairwise_distances
+
+    if y.size < 2:
+        return math.nan
+    d = pairwise_distances(embedding)
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(y[nearest] == y[:, None], axis=1)))
+
+
 def _as_labels(y: np.ndarray, n_classes: int, task: str) -> np.ndarray:
     if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)) or y.min() < 0 or y.max() > n_classes - 1:
         bad = y[~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y > n_classes - 1)][:5]
@@ -333,9 +362,10 @@ def compute(names, task: str, y_true, prediction) -> dict[str, float]:
         raise ValueError(f"compare: y_true must be a non-empty 1-D array; received shape {y.shape}")
     if not np.all(np.isfinite(y)):
         raise ValueError(f"compare: y_true must be finite; received {int(np.sum(~np.isfinite(y)))} NaN/inf values")
-    want = (y.size, p.shape[1] if p.ndim == 2 else -1) if task == "multiclass" else (y.size,)
+    two_d = task in ("multiclass", "embedding")
+    want = (y.size, p.shape[1] if p.ndim == 2 else -1) if two_d else (y.size,)
     if p.shape != want or (task == "multiclass" and p.shape[1] < 2):
-        expected = "(n, C) with C >= 2" if task == "multiclass" else "(n,)"
+        expected = {"multiclass": "(n, C) with C >= 2", "embedding": "(n, d)"}.get(task, "(n,)")
         raise ValueError(f"compare: prediction must have shape {expected} matching y_true (n={y.size}) for a "
                          f"{task} task; received shape {p.shape}")
     if not np.all(np.isfinite(p)):
@@ -357,6 +387,8 @@ def compute(names, task: str, y_true, prediction) -> dict[str, float]:
         base = name.partition("@")[0]
         if task in _REGRESSION:
             out[name] = _regression_value(base, name, y, p)
+        elif task == "embedding":
+            out[name] = _recall_at_k(int(name.partition("@")[2]), y, p)
         elif task == "binary":
             out[name] = _binary_value(base, y, p)
         else:
