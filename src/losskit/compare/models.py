@@ -14,7 +14,7 @@ model, the same inner validation split, the same early stopping and the same see
   log links), so the optimisation is equally well conditioned for every target unit. XGBoost
   boosts the raw output itself (from ``losskit.gbdt``'s base score); only zero or vanishing
   Hessians are set in target units by the same scale (see ``_gbdt_objective``).
-- **Optimiser** (linear, MLP): Adam (lr 1e-2 linear, 3e-3 MLP), mini-batches of 128 (the full
+- **Optimiser** (linear, MLP): Adam (lr 3e-2 linear, 3e-3 MLP), mini-batches of 128 (the full
   batch below 256 training rows), shuffled by a ``torch.Generator`` seeded from ``seed``;
   ``l2`` is the explicit penalty ``0.5 * l2 * ||W||^2`` on the weights (not the biases), added
   to the mean loss, so its strength is relative to the loss's own units.
@@ -38,7 +38,7 @@ from .tasks import MODELS, Adapter
 
 __all__ = ["Fit", "fit_predict"]
 
-_LR = {"linear": 1e-2, "mlp": 3e-3}
+_LR = {"linear": 3e-2, "mlp": 3e-3}
 _BATCH = 128
 _HIDDEN = (64, 64)
 _GBDT = {"eta": 0.1, "max_depth": 4, "rounds": 300, "early_stopping": 20}
@@ -108,7 +108,7 @@ def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "lin
     the inner validation split for the curve's ``val_metric``; it does not drive early stopping
     (the validation loss does). ``stratify``: None (by class for classification, when every class
     has two rows), True, False, or labels to stratify the inner split on. ``max_epochs``,
-    ``patience``, ``batch_size`` and ``lr`` (default 1e-2 linear, 3e-3 MLP) are for the torch
+    ``patience``, ``batch_size`` and ``lr`` (default 3e-2 linear, 3e-3 MLP) are for the torch
     models; ``rounds`` and ``early_stopping_rounds`` for ``gbdt``. Deterministic for a ``seed``.
 
     >>> import numpy as np

@@ -68,15 +68,21 @@ def build(data: str, target: str | None, *, losses="auto", model: str = "linear"
     for c in choices:
         tasks.check_fits(c.loss, task, d.y, model=model)
     labels = [c.label for c in choices]
-    if baseline is None:
-        baseline_choice = next((c for c in choices if c.loss == base.loss), base)
-        if baseline_choice.label not in labels:
-            choices.insert(0, baseline_choice)
-            notes.append(f"added the baseline {baseline_choice.label} (the standard loss for a {task} target)")
-        baseline = baseline_choice.label
+    if baseline is None:  # the standard loss at its defaults: what a user would have used anyway
+        if base.label not in labels:
+            choices.insert(0, base)
+            notes.append(f"added the baseline {base.label} (the standard loss for a {task} target)")
+        baseline = base.label
     elif baseline not in labels:
         raise fail("--baseline", f"one of the compared losses ({', '.join(labels)})", repr(baseline))
-    n_classes = int(d.y.max()) + 1 if task in ("binary", "multiclass") else None
+    n_classes = None
+    if task in ("binary", "multiclass"):
+        codes, classes = tasks.encode_labels(d.y)
+        if not np.array_equal(codes, d.y):
+            notes.append("classes " + ", ".join(f"{c!r} -> {i}" for i, c in enumerate(classes.tolist()))
+                         + " (coded 0..C-1 for training)")
+            d.y = d.y_eval = codes
+        n_classes = len(classes)
     config = CompareConfig(
         data=str(data), target=target, task=task, losses=tuple(choices), baseline=baseline, model=model,
         folds=folds, seeds=seeds, metrics=tuple(metric_names), features=None if features is None else tuple(features),
