@@ -631,7 +631,9 @@ def write_report(run_dir) -> Path:
             parts.append(section_summary(config, summaries))
             parts.append(section_metric_plot(config, summaries, labels, colors))
         parts.append(section_learning(config, records, labels, colors))
-        if config.get("task") in ("binary", "multiclass"):
+        if not any(r.get("prediction") for r in records):
+            pass  # records without test predictions (e.g. embeddings): no residuals or reliability to draw
+        elif config.get("task") in ("binary", "multiclass"):
             parts.append(section_reliability(records, labels, colors))
         else:
             parts.append(section_residuals(records, labels, colors))
