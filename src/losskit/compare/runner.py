@@ -137,12 +137,14 @@ def _recommender_knows(metric: str, parse_metric, y) -> bool:
         return False
 
 
-def splits(config: CompareConfig, y: np.ndarray) -> dict:
-    """(fold, seed) -> (train rows, test rows): the same for every candidate."""
+def splits(config: CompareConfig, y: np.ndarray, seeds=None) -> dict:
+    """(fold, seed) -> (train rows, test rows): the same for every candidate.
+
+    ``seeds``: the shuffles to make (default ``range(config.seeds)``)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     out = {}
-    for seed in range(config.seeds):
+    for seed in range(config.seeds) if seeds is None else seeds:
         if config.task in ("binary", "multiclass"):
             folds = StratifiedKFold(config.folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
         else:
