@@ -9,12 +9,23 @@ Records carry no ``y_true``/``prediction``: the report then leaves out residuals
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+
+def protocol_parser(doc: str, out: str, quick_help: str) -> argparse.ArgumentParser:
+    """The options every lesson script shares: --quick, --folds, --seeds, --out."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", default=out)
+    return parser
 
 
 def splits(y: np.ndarray, folds: int, seeds: int):

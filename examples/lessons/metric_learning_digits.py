@@ -25,7 +25,6 @@ Writes a run folder (config.json, trials.jsonl, summary.csv, report.html) as ``l
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from lesson_run import print_summary, sha256, splits, write_run
+from lesson_run import print_summary, protocol_parser, sha256, splits, write_run
 
 DATA = HERE / "data" / "digits.csv"
 LOSSES = [("contrastive_embeddings", {}), ("triplet_margin", {}), ("batch_hard_triplet", {})]
@@ -132,13 +131,9 @@ def trial(name, params, X, y, train, test, fold, seed, *, max_epochs, patience):
 
 
 def main(argv=None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 folds x 1 seed, 3 epochs (for tests)")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = protocol_parser(__doc__, "runs/metric_learning_digits", "2 folds x 1 seed, 3 epochs (for tests)")
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--out", default="runs/metric_learning_digits")
     args = parser.parse_args(argv)
     if args.quick:
         args.folds, args.seeds, args.max_epochs = 2, 1, 3

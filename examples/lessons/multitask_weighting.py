@@ -24,7 +24,6 @@ the learning curves hold the inner validation split's summed task loss and accur
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from lesson_run import print_summary, splits, write_run
+from lesson_run import print_summary, protocol_parser, splits, write_run
 
 METHODS = ("Fixed", "Uncertainty", "GradNorm")
 GRAMS_PER_LITRE = 7.89  # 1 % vol of ethanol
@@ -125,12 +124,8 @@ def trial(name, X, labels, alcohol, train, test, fold, seed, *, epochs):
 
 
 def main(argv=None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 folds x 1 seed, 5 epochs (for tests)")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = protocol_parser(__doc__, "runs/multitask_weighting", "2 folds x 1 seed, 5 epochs (for tests)")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--out", default="runs/multitask_weighting")
     args = parser.parse_args(argv)
     if args.quick:
         args.folds, args.seeds, args.epochs = 2, 1, 5
