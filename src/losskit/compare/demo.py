@@ -5,7 +5,7 @@ errors in the target; metrics are computed against the noise-free line
 (``--eval-target y_line``), so the report shows which loss recovers it.
 (b) ``imbalanced_classification``: about 4 % positives, judged by AUPRC.
 
-No arguments and no network; about two minutes on two cores. Each part is an
+No arguments and no network; under a minute on two cores. Each part is an
 ordinary resumable ``compare`` run folder under ``OUT/``.
 """
 
