@@ -141,11 +141,10 @@ def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: 
     import optuna
 
     from ..registry import spec as registered
-    from . import compare, finish
+    from . import compare
     from . import metrics as M
     from .runner import build
     from .stats import corrected_t
-    from .store import RunFolder
 
     for name, value, low in (("--grid", grid, 2), ("--trials", trials, 1), ("--confirm-seeds", confirm_seeds, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -249,11 +248,10 @@ def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: 
     comparison = compare(data, target, losses=[c.as_dict() for c in labels], model=model, folds=folds,
                          seeds=confirm_seeds, metric=",".join(config.metrics), baseline=labels[0].label,
                          features=features, eval_target=eval_target, l2=best_params.get("l2", 0.0) if l2 else 0.0,
-                         max_epochs=max_epochs, patience=patience, out=out, report=False, overwrite=overwrite)
-    result = finish(RunFolder(comparison.out, comparison.config, {r["key"]: r for r in comparison.records}),
-                    notes + comparison.notes)
-    result.tuning = summary
-    return result
+                         max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite)
+    comparison.notes[:0] = notes
+    comparison.tuning = summary  # tune.json is written first, so the report already has its section
+    return comparison
 
 
 def _claim(state: Path, settings: dict, overwrite: bool) -> None:
