@@ -29,6 +29,7 @@ from .. import domains as D
 from .._array import log_softmax, one_hot, safe_pow
 from .._reduce import reduce
 from .._validate import check_bool, check_choice, check_param, check_values, class_axis
+from ..kernels import dispatch as fast
 
 __all__ = [
     "cross_entropy",
@@ -221,6 +222,10 @@ def cross_entropy(
     axis, C = _axis(z), max(b.num_classes, 1)
     logp = log_softmax(xp, z, axis=axis)
     cw = b.extras["class_weight"]
+    if b.target is None:
+        out = fast.cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction)
+        if out is not None:
+            return out
     if b.target is not None:  # class probabilities
         t = b.target if ls == 0.0 else (1.0 - ls) * b.target + ls / C
         coef = t if cw is None else t * _per_class(xp, cw, z.ndim, axis)
@@ -380,6 +385,10 @@ def softmax_focal(input, target, *, alpha=None, gamma=2.0, ignore_index=-100, we
     loss = "softmax_focal"
     b, gamma, scalar, alpha_y = _focal_batch(loss, input, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index,
                                              weight=weight, mask=mask, reduction=reduction)
+    out = fast.softmax_focal(b, alpha_vector=b.extras.get("alpha"), alpha_scalar=scalar, gamma=gamma,
+                             reduction=reduction)
+    if out is not None:
+        return out
     xp, z = b.xp, b.input
     axis = _axis(z)
     s = _gather(xp, log_softmax(xp, z, axis=axis), _hot(b), axis)

@@ -1,0 +1,76 @@
+"""Fast paths: fused kernels that compute a loss and its input gradient in one
+pass, beside the reference math in :mod:`losskit.functional`.
+
+A functional loss validates its arguments, then asks this package for a fast
+path. One is taken only where it can serve the call exactly (a PyTorch tensor
+on a device with a kernel, float32 or float64, options it implements, no
+gradient needed for anything but the input); otherwise the reference math runs.
+The switch turns fast paths off everywhere or inside a ``with`` block::
+
+    import losskit.kernels
+    losskit.kernels.set_enabled(False)      # or LOSSKIT_KERNELS=reference
+    with losskit.kernels.disabled(): ...    # reference math in this block
+    with losskit.kernels.record() as used:  # which path each loss call took
+        ...
+
+Importing this package imports neither torch nor numba; they load on the
+first call that could use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+
+__all__ = ["enabled", "set_enabled", "disabled", "record", "note"]
+
+_OFF_VALUES = {"0", "off", "false", "no", "reference"}
+_default = os.environ.get("LOSSKIT_KERNELS", "on").strip().lower() not in _OFF_VALUES
+_enabled: contextvars.ContextVar[bool | None] = contextvars.ContextVar("losskit_kernels_enabled", default=None)
+_records: contextvars.ContextVar[list | None] = contextvars.ContextVar("losskit_kernels_record", default=None)
+
+
+def enabled() -> bool:
+    """Whether fast paths may be taken here (the ``with`` block's setting, else
+    the global one, else ``$LOSSKIT_KERNELS``)."""
+    local = _enabled.get()
+    return _default if local is None else local
+
+
+def set_enabled(flag: bool) -> None:
+    """Turn fast paths on or off for the whole process."""
+    global _default
+    if not isinstance(flag, bool):
+        raise TypeError(f"set_enabled: flag must be True or False; received {flag!r}")
+    _default = flag
+
+
+@contextlib.contextmanager
+def disabled():
+    """Run the block on the reference math only."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+@contextlib.contextmanager
+def record():
+    """Collect ``(loss, path)`` for every call that asked for a fast path in the
+    block: ``path`` names the kernel taken (``"cpu"``, ``"triton"``) or starts
+    with ``"reference: "`` and says why none could serve."""
+    used: list[tuple[str, str]] = []
+    token = _records.set(used)
+    try:
+        yield used
+    finally:
+        _records.reset(token)
+
+
+def note(loss: str, path: str) -> None:
+    """Record the path a call took (a no-op outside :func:`record`)."""
+    used = _records.get()
+    if used is not None:
+        used.append((loss, path))

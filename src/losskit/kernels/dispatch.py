@@ -1,0 +1,151 @@
+"""Where a functional loss hands a validated call to a kernel.
+
+Each function here takes the :class:`~losskit._validate.Batch` the reference
+math built and returns the loss, or ``None`` when no kernel can serve the call
+(the caller then runs the reference math). Every decision is recorded for
+:func:`losskit.kernels.record`. Nothing here imports torch or numba until a
+torch tensor arrives.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+
+from . import enabled, note
+
+_cpu = None  # the numba kernels module once it loaded, or the reason it cannot
+
+
+def _cpu_kernels():
+    """The CPU kernels module, or a string saying why it cannot load."""
+    global _cpu
+    if _cpu is None:
+        try:
+            from . import softmax_cpu
+            _cpu = softmax_cpu
+        except ImportError as exc:  # numba missing or broken
+            _cpu = f"numba unavailable ({exc}); install losskit[fast]"
+    return _cpu
+
+
+def _threads():
+    """Use as many threads as torch is allowed (compare's workers run one each)."""
+    import numba
+    import torch
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _start(loss: str, b, *others):
+    """The common checks. Returns the torch helpers module, or None (recorded)."""
+    if not enabled():
+        return None  # switched off: not even recorded, the user asked for it
+    x = b.input
+    if not array_api_compat.is_torch_array(x):
+        return None  # NumPy and JAX take the reference math (JAX's XLA already fuses it)
+    from . import _torch
+    reason = _torch.why_not(x, *others)
+    if reason is None and b.out_dtype != x.dtype:
+        reason = f"input dtype {b.out_dtype} is computed in {x.dtype}"
+    if reason is None and (b.weight is not None or b.mask is not None):
+        reason = "per-sample weight or mask given"
+    if reason is None and x.device.type != "cpu":
+        reason = f"no kernel for device {x.device.type}"
+    if reason is None and isinstance(_cpu_kernels(), str):
+        reason = _cpu_kernels()
+    if reason is not None:
+        note(loss, "reference: " + reason)
+        return None
+    return _torch
+
+
+def _rows(b):
+    """(logits as (N, C), labels, valid flags, unbatched?) for a class-axis batch;
+    None unless the class axis is the last one."""
+    x = b.input
+    if x.ndim == 1:
+        return x.reshape(1, -1), b.labels.reshape(1), None if b.valid is None else b.valid.reshape(1), True
+    if x.ndim == 2:
+        return x, b.labels, b.valid, False
+    return None
+
+
+def _reduced(torch, loss_rows, reduction, denominator, unbatched):
+    if reduction == "none":
+        return loss_rows[0] if unbatched else loss_rows
+    total = loss_rows.sum()
+    if reduction == "sum":
+        return total
+    return total / denominator if denominator > 0 else total * 0
+
+
+def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra_args):
+    """Run a row kernel of :mod:`softmax_cpu` on a class-index batch.
+    ``extra_args(np_dtype)`` gives the kernel's loss-specific arguments."""
+    _torch = _start(loss, b, *others)
+    if _torch is None:
+        return None
+    rows = _rows(b)
+    if rows is None:
+        note(loss, "reference: more than one sample axis (N, C, d1, ...)")
+        return None
+    import numpy as np
+    import torch
+    x2, labels, valid, unbatched = rows
+    dtype = np.dtype(str(x2.dtype).removeprefix("torch."))
+    labels_np = labels.to(torch.int64).contiguous().numpy()
+    valid_np = np.ones(x2.shape[0], dtype=np.bool_) if valid is None else valid.contiguous().numpy()
+    denominator = denominator_of(labels, valid) if reduction == "mean" else 1.0
+    scale = dtype.type(0.0 if denominator == 0 else 1.0 / denominator)
+    args = tuple(a.detach().contiguous().numpy() if isinstance(a, torch.Tensor) else a for a in extra_args(dtype))
+    kernel = getattr(_cpu_kernels(), kernel_name)
+
+    def compute(x, want_grad):
+        xn = x.detach().reshape(x2.shape).contiguous().numpy()
+        loss_rows = torch.empty(xn.shape[0], dtype=x.dtype)
+        grad = torch.empty(xn.shape if want_grad else (0, 0), dtype=x.dtype)
+        _threads()
+        kernel(xn, labels_np, valid_np, *args, scale, loss_rows.numpy(), grad.numpy(), want_grad)
+        if reduction == "none":
+            value = loss_rows[0] if unbatched else loss_rows
+        else:
+            value = loss_rows.sum()
+            if reduction == "mean":
+                value = value / denominator if denominator > 0 else value * 0
+        return value, (grad if want_grad else None)
+
+    note(loss, "cpu")
+    return _torch.grad_in_forward(b.input, compute)
+
+
+def _count(labels, valid):
+    return float(labels.numel() if valid is None else valid.sum())
+
+
+def cross_entropy(b, *, class_weight, label_smoothing, reduction):
+    """Class-index cross-entropy (``b.target is None``); ``class_weight`` is
+    the validated per-class tensor or None."""
+
+    def denominator(labels, valid):
+        if class_weight is None:
+            return _count(labels, valid)
+        w_y = class_weight[labels]
+        return float(w_y.sum() if valid is None else w_y[valid].sum())
+
+    def args(dtype):
+        import numpy as np
+        cw = np.zeros(0, dtype=dtype) if class_weight is None else class_weight
+        return cw, dtype.type(label_smoothing)
+
+    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator, args)
+
+
+def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction):
+    """Softmax focal loss; ``alpha_vector`` the validated per-class tensor or
+    None, ``alpha_scalar`` a number or None."""
+
+    def args(dtype):
+        import numpy as np
+        alpha = np.zeros(0, dtype=dtype) if alpha_vector is None else alpha_vector
+        return alpha, dtype.type(1.0 if alpha_scalar is None else alpha_scalar), dtype.type(gamma)
+
+    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count, args)

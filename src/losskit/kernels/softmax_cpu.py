@@ -1,0 +1,122 @@
+"""CPU kernels for the softmax losses: cross-entropy and softmax focal.
+
+One row of logits is read from memory once: a first sweep finds its maximum
+(and the label-smoothing sum), a second sums ``exp(z - max)`` while the row
+sits in cache, and, where a gradient is wanted, a third writes it. Rows are
+shared among the threads (``prange``). Per row the kernels write the loss
+value and the gradient already multiplied by ``scale`` (``1/denominator`` for
+the mean), so backward only has to scale it by the incoming gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._numba import JIT, fast_exp
+
+
+@njit(parallel=True, **JIT)
+def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
+    """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
+    ``a = (1-eps) w_y onehot(y) + (eps/C) w``; gradient ``scale (S p - a)``
+    with ``S = sum(a)``; 0 (and a zero row) where ``valid[i]`` is False."""
+    n, c = x.shape
+    weighted = class_weight.size > 0
+    zero = x.dtype.type(0)
+    total_w = zero
+    if weighted:
+        for j in range(c):
+            total_w += class_weight[j]
+    else:
+        total_w = x.dtype.type(c)
+    eps_c = smoothing / c
+    for i in prange(n):
+        row = x[i]
+        if not valid[i]:
+            loss[i] = zero
+            if want_grad:
+                g = grad[i]
+                for j in range(c):
+                    g[j] = zero
+            continue
+        y = labels[i]
+        m = row[0]
+        for j in range(c):
+            v = row[j]
+            m = v if v > m else m
+        dot = zero  # sum_c w_c z_c, for label smoothing
+        if smoothing != 0:
+            if weighted:
+                for j in range(c):
+                    dot += class_weight[j] * row[j]
+            else:
+                for j in range(c):
+                    dot += row[j]
+        s = zero
+        for j in range(c):
+            s += fast_exp(row[j] - m)
+        lse = m + math.log(s)
+        w_y = class_weight[y] if weighted else x.dtype.type(1)
+        hard = (1 - smoothing) * w_y
+        loss[i] = hard * (lse - row[y]) + eps_c * (lse * total_w - dot) if smoothing != 0 else hard * (lse - row[y])
+        if want_grad:
+            g = grad[i]
+            coef = scale * (hard + eps_c * total_w) / s  # S p_c = S exp(z_c - m) / s
+            if smoothing != 0 and weighted:
+                soft = scale * eps_c
+                for j in range(c):
+                    g[j] = coef * fast_exp(row[j] - m) - soft * class_weight[j]
+            else:
+                soft = scale * eps_c
+                for j in range(c):
+                    g[j] = coef * fast_exp(row[j] - m) - soft
+            g[y] -= scale * hard
+
+
+@njit(parallel=True, **JIT)
+def softmax_focal_rows(x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad):
+    """Row ``i``: ``loss[i] = -alpha_y (1 - p_y)^gamma log p_y``; gradient
+    ``scale alpha_y A (p - onehot(y))`` with ``A = u^gamma (1 - gamma p_y s/u)``,
+    ``u = 1 - p_y = -expm1(s)``, ``s = log p_y`` (``s/u -> -1`` as ``u -> 0``)."""
+    n, c = x.shape
+    per_class = alpha.size > 0
+    zero = x.dtype.type(0)
+    for i in prange(n):
+        row = x[i]
+        if not valid[i]:
+            loss[i] = zero
+            if want_grad:
+                g = grad[i]
+                for j in range(c):
+                    g[j] = zero
+            continue
+        y = labels[i]
+        m = row[0]
+        for j in range(c):
+            v = row[j]
+            m = v if v > m else m
+        s = zero
+        for j in range(c):
+            s += fast_exp(row[j] - m)
+        log_py = row[y] - m - math.log(s)
+        u = -math.expm1(log_py)
+        a_y = alpha_scalar * (alpha[y] if per_class else x.dtype.type(1))
+        if gamma == 0:
+            u_g = x.dtype.type(1)
+        elif u > 0:
+            u_g = u ** gamma
+        else:
+            u_g = u if u != u else zero  # NaN stays NaN; 0**gamma = 0
+        loss[i] = -a_y * u_g * log_py
+        if want_grad:
+            p_y = math.exp(log_py)
+            ratio = log_py / u if u > 0 else x.dtype.type(-1)
+            coef = scale * a_y * u_g * (1 - gamma * p_y * ratio)
+            g = grad[i]
+            k = coef / s
+            for j in range(c):
+                g[j] = k * fast_exp(row[j] - m)
+            g[y] -= coef
