@@ -223,7 +223,9 @@ def cross_entropy(
     logp = log_softmax(xp, z, axis=axis)
     cw = b.extras["class_weight"]
     if b.target is None:
-        out = fast.cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction)
+        out = fast.cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction, reference=lambda z: (
+            cross_entropy(z, target, class_weight=class_weight, ignore_index=ignore_index,
+                          label_smoothing=label_smoothing, reduction=reduction)))
         if out is not None:
             return out
     if b.target is not None:  # class probabilities
@@ -386,7 +388,8 @@ def softmax_focal(input, target, *, alpha=None, gamma=2.0, ignore_index=-100, we
     b, gamma, scalar, alpha_y = _focal_batch(loss, input, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index,
                                              weight=weight, mask=mask, reduction=reduction)
     out = fast.softmax_focal(b, alpha_vector=b.extras.get("alpha"), alpha_scalar=scalar, gamma=gamma,
-                             reduction=reduction)
+                             reduction=reduction, reference=lambda z: softmax_focal(
+                                 z, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction))
     if out is not None:
         return out
     xp, z = b.xp, b.input

@@ -6,15 +6,13 @@ the *reduced* loss (``"mean"``/``"sum"``) or of each sample's loss
 (``"none"``) with respect to the input, computed in the same pass. Backward
 then only scales that gradient by the incoming one, in place: the saved
 gradient is handed to autograd and dropped from the graph, so no second
-logits-sized buffer is made. A graph kept with ``retain_graph=True`` and run
-backward again has no gradient left; that second backward raises and says to
-turn the fast path off.
+logits-sized buffer is made. A second backward of the same graph, or a
+differentiable one, runs on the reference math (see ``_GradInForward``).
 """
 
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 try:  # functorch transforms (vmap, grad) hand wrapped tensors the kernels cannot read
     from torch._C._functorch import is_functorch_wrapped_tensor
@@ -47,24 +45,27 @@ def why_not(input, *others, dtypes=(torch.float32, torch.float64)) -> str | None
 
 
 class _GradInForward(torch.autograd.Function):
-    """``forward`` runs ``compute(input)`` -> (loss, grad or None)."""
+    """``forward`` runs ``compute(input)`` -> (loss, grad). Backward scales the
+    saved gradient in place and hands it over. Where that cannot serve, a
+    graph run backward a second time (``retain_graph=True``) or
+    differentiated twice (``create_graph=True``: Hessians, gradient
+    penalties), backward differentiates ``reference`` (the same loss on the
+    reference math) at the saved input instead, so every derivative is the
+    reference's."""
 
     @staticmethod
-    def forward(ctx, input, compute):
+    def forward(ctx, input, compute, reference):
         value, grad = compute(input)
         ctx.grad = grad
-        ctx.input_shape = input.shape
+        ctx.reference = reference
+        ctx.save_for_backward(input)  # a reference to the input, no copy
         return value
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output):
         grad = ctx.grad
-        if grad is None:
-            raise RuntimeError(
-                "losskit fast kernel: this graph's gradient was already used by an earlier backward; "
-                "to run backward twice (retain_graph=True), compute the loss inside "
-                "`with losskit.kernels.disabled():`")
+        if grad is None or torch.is_grad_enabled():
+            return _reference_backward(ctx, grad_output), None, None
         ctx.grad = None
         if grad_output.ndim == 0:
             if bool(grad_output != 1):
@@ -72,13 +73,31 @@ class _GradInForward(torch.autograd.Function):
         else:  # reduction "none": one incoming value per sample
             shape = grad_output.shape + (1,) * (grad.ndim - grad_output.ndim)
             grad.mul_(grad_output.reshape(shape).to(grad.dtype))
-        return grad.reshape(ctx.input_shape), None
+        return grad.reshape(ctx.saved_tensors[0].shape), None, None
 
 
-def grad_in_forward(input, compute):
+def _reference_backward(ctx, grad_output):
+    from . import disabled
+
+    if ctx.reference is None:
+        raise RuntimeError(
+            "losskit fast kernel: no reference math to differentiate again; compute the loss inside "
+            "`with losskit.kernels.disabled():` to run backward twice or to differentiate its gradient")
+    (input,) = ctx.saved_tensors
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad(), disabled():
+        x = input if create_graph else input.detach().requires_grad_()
+        value = ctx.reference(x)
+        (grad,) = torch.autograd.grad(value, x, grad_output, create_graph=create_graph)
+    return grad
+
+
+def grad_in_forward(input, compute, reference=None):
     """The loss from ``compute(input, needs_grad) -> (loss, grad or None)``,
-    differentiable in ``input`` when it needs a gradient."""
+    differentiable in ``input`` when it needs a gradient. ``reference(input)``
+    computes the same loss on the reference math; backward falls back to it
+    for a second backward or a differentiable one (``create_graph=True``)."""
     if not (input.requires_grad and torch.is_grad_enabled()):
         with torch.no_grad():
             return compute(input.detach(), False)[0]
-    return _GradInForward.apply(input, lambda x: compute(x, True))
+    return _GradInForward.apply(input, lambda x: compute(x, True), reference)

@@ -78,9 +78,10 @@ def _reduced(torch, loss_rows, reduction, denominator, unbatched):
     return total / denominator if denominator > 0 else total * 0
 
 
-def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra_args):
+def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra_args, reference):
     """Run a row kernel of :mod:`softmax_cpu` on a class-index batch.
-    ``extra_args(np_dtype)`` gives the kernel's loss-specific arguments."""
+    ``extra_args(np_dtype)`` gives the kernel's loss-specific arguments;
+    ``reference(input)`` the loss on the reference math (for double backward)."""
     _torch = _start(loss, b, *others)
     if _torch is None:
         return None
@@ -114,14 +115,14 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
         return value, (grad if want_grad else None)
 
     note(loss, "cpu")
-    return _torch.grad_in_forward(b.input, compute)
+    return _torch.grad_in_forward(b.input, compute, reference)
 
 
 def _count(labels, valid):
     return float(labels.numel() if valid is None else valid.sum())
 
 
-def cross_entropy(b, *, class_weight, label_smoothing, reduction):
+def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
     """Class-index cross-entropy (``b.target is None``); ``class_weight`` is
     the validated per-class tensor or None."""
 
@@ -136,10 +137,11 @@ def cross_entropy(b, *, class_weight, label_smoothing, reduction):
         cw = np.zeros(0, dtype=dtype) if class_weight is None else class_weight
         return cw, dtype.type(label_smoothing)
 
-    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator, args)
+    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator, args,
+                         reference)
 
 
-def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction):
+def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction, reference):
     """Softmax focal loss; ``alpha_vector`` the validated per-class tensor or
     None, ``alpha_scalar`` a number or None."""
 
@@ -148,4 +150,5 @@ def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction):
         alpha = np.zeros(0, dtype=dtype) if alpha_vector is None else alpha_vector
         return alpha, dtype.type(1.0 if alpha_scalar is None else alpha_scalar), dtype.type(gamma)
 
-    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count, args)
+    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count, args,
+                         reference)
