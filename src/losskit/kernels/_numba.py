@@ -70,7 +70,8 @@ def _fma(typingctx, a, b, c):
 
 
 def fast_exp(x):
-    """exp(x), vectorisable; 0 below the smallest normal's log."""
+    """exp(x), vectorisable; 0 below the smallest normal's log, inf above the
+    largest float's, NaN for NaN."""
     raise NotImplementedError("fast_exp is numba-only")
 
 
@@ -86,6 +87,7 @@ def fast_log1p(x):
 def _fast_exp(x):
     if x == types.float32:
         f, lo = np.float32, np.float32(-87.33654)  # log(smallest normal float32)
+        hi = np.float32(88.72284)  # log(largest float32)
 
         def exp32(x):
             xc = max(x, lo)
@@ -100,11 +102,12 @@ def _fast_exp(x):
             p = p * r + f(1.0)
             p = p * r + f(1.0)
             scale = _bits_to_float(np.int32((np.int32(k) + np.int32(127)) << 23))
-            return f(0.0) if x < lo else p * scale
+            return f(0.0) if x < lo else (p * scale if x <= hi else x * f(np.inf))
 
         return exp32
     if x == types.float64:
         lo = -708.3964185322641  # log(smallest normal float64)
+        hi = 709.782712893384  # log(largest float64)
         c = tuple(1.0 / float(np.prod(np.arange(1, n + 1, dtype=np.float64))) for n in range(14))
 
         def exp64(x):
@@ -126,7 +129,136 @@ def _fast_exp(x):
             p = p * r + c[1]
             p = p * r + c[0]
             scale = _bits_to_float(np.int64((np.int64(k) + np.int64(1023)) << 52))
-            return 0.0 if x < lo else p * scale
+            return 0.0 if x < lo else (p * scale if x <= hi else x * np.inf)
 
         return exp64
     return None
+
+
+# The log polynomials' options: their own fastmath flags (no 'reassoc'), and
+# numpy's error model, which divides without a zero-division check (a check
+# would be a branch that keeps LLVM from vectorising the caller's loop).
+_POLY_OPTIONS = {"fastmath": set(_POLY_FASTMATH), "error_model": "numpy"}
+
+
+def fast_log(x):
+    """log(x) for x >= 0 (subnormals included), vectorisable."""
+    raise NotImplementedError("fast_log is numba-only")
+
+
+# log: u = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f),
+# log(m) = f - f^2/2 + s (f^2/2 + R(s^2)) with fdlibm's minimax R (e_log.c,
+# e_logf.c), and k ln2 added in two parts. ``c`` is the rounding error of
+# u = 1 + x (over u), added back so that log1p keeps its accuracy near 0.
+# The range reduction works on the bits: adding (one - sqrt(1/2)) to them
+# carries into the exponent exactly when m >= sqrt(2).
+_LG32 = tuple(float(np.float32(v)) for v in (0xAAAAAA * 2.0**-24, 0xCCCE13 * 2.0**-25,
+                                            0x91E9EE * 2.0**-25, 0xF89E26 * 2.0**-26))
+_LG64 = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+         2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+         1.479819860511658591e-01)
+
+
+def _log_parts(u):
+    raise NotImplementedError("numba-only")
+
+
+@overload(_log_parts, jit_options=_POLY_OPTIONS)
+def _log_parts_impl(u):
+    """(k, f) with u = 2^k (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), for a
+    positive normal u."""
+    if u == types.float32:
+        def parts32(u):
+            # numba widens int32 arithmetic to int64: cast back at each step
+            ix = np.int32(_float_to_bits(u) + np.int32(0x3F800000 - 0x3F3504F3))
+            k = np.int32(ix >> np.int32(23)) - np.int32(0x7F)
+            m = _bits_to_float(np.int32(np.int32(ix & np.int32(0x007FFFFF)) + np.int32(0x3F3504F3)))
+            return np.float32(k), m - np.float32(1.0)
+
+        return parts32
+    if u == types.float64:
+        def parts64(u):
+            ix = _float_to_bits(u) + np.int64(0x3FF0000000000000 - 0x3FE6A09E667F3BCD)
+            k = (ix >> np.int64(52)) - np.int64(0x3FF)
+            m = _bits_to_float((ix & np.int64(0x000FFFFFFFFFFFFF)) + np.int64(0x3FE6A09E667F3BCD))
+            return np.float64(k), m - 1.0
+
+        return parts64
+    return None
+
+
+def _log_poly(k, f, c):
+    raise NotImplementedError("numba-only")
+
+
+@overload(_log_poly, jit_options=_POLY_OPTIONS)
+def _log_poly_impl(k, f, c):
+    """k ln2 + log(1 + f) + c, |f| <= 0.42, c a small correction."""
+    if f == types.float32:
+        l1, l2, l3, l4 = (np.float32(v) for v in _LG32)
+        hi, lo = np.float32(6.9313812256e-01), np.float32(9.0580006145e-06)
+
+        def poly32(k, f, c):
+            s = f / (np.float32(2.0) + f)
+            z = s * s
+            w = z * z
+            r = w * (l2 + w * l4) + z * (l1 + w * l3)
+            hfsq = np.float32(0.5) * f * f
+            return k * hi - ((hfsq - (s * (hfsq + r) + (k * lo + c))) - f)
+
+        return poly32
+    if f == types.float64:
+        l1, l2, l3, l4, l5, l6, l7 = _LG64
+        hi, lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+        def poly64(k, f, c):
+            s = f / (2.0 + f)
+            z = s * s
+            w = z * z
+            r = z * (l1 + w * (l3 + w * (l5 + w * l7))) + w * (l2 + w * (l4 + w * l6))
+            hfsq = 0.5 * f * f
+            return k * hi - ((hfsq - (s * (hfsq + r) + (k * lo + c))) - f)
+
+        return poly64
+    return None
+
+
+@overload(fast_log1p, jit_options=_POLY_OPTIONS)
+def _fast_log1p(x):
+    if x not in (types.float32, types.float64):
+        return None
+    f = np.float32 if x == types.float32 else np.float64
+    inf = f(np.inf)
+
+    def log1p(x):
+        u = x + f(1.0)
+        k, g = _log_parts(u)
+        # the rounding error of 1 + x, exact in both cases (Sterbenz); an
+        # intrinsic so that 'reassoc' in a caller cannot fold it to 0
+        c = x - _fma(u, f(1.0), f(-1.0)) if x < f(1.0) else f(1.0) - _fma(u, f(1.0), -x)
+        out = _log_poly(k, g, c / u)
+        return inf if x == inf else out  # NaN propagates through c
+
+    return log1p
+
+
+@overload(fast_log, jit_options=_POLY_OPTIONS)
+def _fast_log(x):
+    if x == types.float32:
+        f, tiny, up, shift = np.float32, np.float32(1.1754944e-38), np.float32(2.0**24), np.float32(24.0)
+    elif x == types.float64:
+        f, tiny, up, shift = np.float64, 2.2250738585072014e-308, 2.0**54, 54.0
+    else:
+        return None
+    inf, nan = f(np.inf), f(np.nan)
+
+    def log(x):
+        sub = x < tiny  # subnormals are scaled into the normal range first
+        u = x * up if sub else x
+        k, g = _log_parts(u)
+        out = _log_poly(k - shift if sub else k, g, f(0.0))
+        out = inf if x == inf else out
+        out = -inf if x == f(0.0) else out
+        return nan if (x < f(0.0)) or (x != x) else out
+
+    return log

@@ -18,6 +18,17 @@ from numba import njit, prange
 from ._numba import JIT, fast_exp
 
 
+@njit(**JIT)
+def _row_max(row):
+    """The shift for log-sum-exp: the row's maximum, or 0 where that is not
+    finite (as the reference math does, so inf logits give the same inf/NaN)."""
+    m = row[0]
+    for j in range(row.size):
+        v = row[j]
+        m = v if v > m else m
+    return m if m - m == 0 else row.dtype.type(0)
+
+
 @njit(parallel=True, **JIT)
 def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
@@ -43,10 +54,7 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
                     g[j] = zero
             continue
         y = labels[i]
-        m = row[0]
-        for j in range(c):
-            v = row[j]
-            m = v if v > m else m
+        m = _row_max(row)
         dot = zero  # sum_c w_c z_c, for label smoothing
         if smoothing != 0:
             if weighted:
@@ -94,10 +102,7 @@ def softmax_focal_rows(x, labels, valid, alpha, alpha_scalar, gamma, scale, loss
                     g[j] = zero
             continue
         y = labels[i]
-        m = row[0]
-        for j in range(c):
-            v = row[j]
-            m = v if v > m else m
+        m = _row_max(row)
         s = zero
         for j in range(c):
             s += fast_exp(row[j] - m)
