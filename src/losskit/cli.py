@@ -257,6 +257,10 @@ if click is not None:
 
     _register_compare(app)  # compare, tune, demo
 
+    from .bench import register as _register_bench
+
+    _register_bench(app)  # bench
+
 
 # LaTeX in the docstrings' ``.. math::`` blocks -> plain text for ``losskit show``.
 _TEX = (
