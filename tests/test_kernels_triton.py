@@ -1,0 +1,439 @@
+"""The Triton kernels (losskit.kernels.softmax_triton, elementwise_triton)
+against the reference math: losses with ``losskit.kernels.disabled()`` and
+gradients from ``torch.autograd.grad``.
+
+They run two ways:
+
+- ``TestCuda``: compiled, on CUDA tensors, where a GPU is present and triton
+  imports;
+- ``TestInterpreted``: in Triton's CPU interpreter on small CPU tensors. The
+  interpreter is chosen when a kernel is decorated (when the kernel modules
+  are imported), so ``TRITON_INTERPRET=1`` must be set before any of this
+  process imports them; ``test_interpreter_suite`` therefore reruns this file
+  in a child pytest process with the variable set, and ``TestInterpreted``
+  runs only there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import losskit
+
+torch = pytest.importorskip("torch")
+
+try:  # in the child process TRITON_INTERPRET=1 is already in the environment
+    import triton  # noqa: F401
+
+    HAVE_TRITON = True
+except ImportError:
+    HAVE_TRITON = False
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+NO_TRITON = "triton is not installed (pip install triton)"
+
+
+def _cuda_reason():
+    if not HAVE_TRITON:
+        return NO_TRITON
+    if INTERPRETING:
+        return "TRITON_INTERPRET=1: kernels run in the CPU interpreter in this process"
+    if not torch.cuda.is_available():
+        return "no CUDA device"
+    return None
+
+
+# -- checks shared by both ways of running ----------------------------------------
+
+
+def _tolerances(dtype, *scales):
+    """rtol, atol for the dtype; atol grows with the largest magnitude in play
+    (a loss of 50 carries float32 rounding of 50 * 2^-24)."""
+    eps = torch.finfo(dtype).eps
+    big = max([1.0] + [float(s.detach().abs().nan_to_num(0.0, 0.0, 0.0).max()) for s in scales if s.numel()])
+    return 64 * eps, 64 * eps * big
+
+
+def _assert_close(got, want, dtype, *scales, what="", relative=False):
+    """``relative``: to rtol alone (down to the smallest normal number), for
+    values that are sums of nonnegative terms and so have no cancellation."""
+    rtol, atol = _tolerances(dtype, want, *scales)
+    if relative:
+        atol = torch.finfo(dtype).smallest_normal
+    torch.testing.assert_close(got, want.detach(), rtol=rtol, atol=atol, equal_nan=True, msg=lambda m: f"{what}: {m}")
+
+
+def _logits(n, c, dtype, device, seed, extreme=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, generator=g, dtype=torch.float64) * 3
+    if extreme:  # rows where p_y is 1 to the last bit, and very negative logits
+        x = x * 40
+    return x.to(dtype).to(device)
+
+
+# (rows, classes, BLOCK or None for the default): 1 row of 1 class, rows over
+# three tiles whose last one is partial, rows in one default tile.
+SOFTMAX_SHAPES = [(1, 1, None), (7, 37, 16), (5, 10, None)]
+DTYPES = ["float32", "float64"]
+
+
+def _rows_case(n, c, dtype, device, seed, *, ignored, extreme=False, special=False):
+    """Logits, labels (ignore_index -100 on ignored rows), valid flags."""
+    x = _logits(n, c, dtype, device, seed, extreme)
+    g = torch.Generator().manual_seed(seed + 1)
+    labels = torch.randint(0, c, (n,), generator=g)
+    if ignored and n > 2:
+        labels[1] = -100
+        labels[n - 1] = -100
+    if special and n > 3:
+        x[2, (int(labels[2]) + 1) % c] = float("-inf")  # p = 0 for a class that is not the label
+        x[3, 0] = float("nan")  # propagates to row 3 only
+    labels = labels.to(device)
+    return x, labels, labels != -100
+
+
+def _cross_entropy_check(device, dtype, n, c, block, *, weighted, smoothing, ignored, reduction="mean",
+                         extreme=False, special=False, seed=0):
+    from losskit.kernels import softmax_triton
+
+    dtype = getattr(torch, dtype)
+    x, labels, valid = _rows_case(n, c, dtype, device, seed, ignored=ignored, extreme=extreme, special=special)
+    g = torch.Generator().manual_seed(seed + 2)
+    cw = (torch.rand(c, generator=g, dtype=torch.float64) + 0.5).to(dtype).to(device) if weighted else None
+    w_y = cw[labels.clamp(min=0)] if weighted else torch.ones(n, dtype=dtype, device=device)
+    denominator = float(w_y[valid].sum())
+    scale = 1.0 / denominator if reduction == "mean" and denominator > 0 else 1.0
+
+    loss = torch.full((n,), 7.0, dtype=dtype, device=device)
+    grad = torch.full((n, c), 7.0, dtype=dtype, device=device)
+    softmax_triton.cross_entropy_rows(x, labels, valid, cw, smoothing, scale, loss, grad, True, block=block)
+
+    xr = x.clone().requires_grad_()
+    with losskit.kernels.disabled():
+        rows = losskit.cross_entropy(xr, labels, class_weight=cw, label_smoothing=smoothing, reduction="none")
+        reduced = losskit.cross_entropy(xr, labels, class_weight=cw, label_smoothing=smoothing, reduction=reduction)
+    (want_grad,) = torch.autograd.grad(reduced, xr)
+    _assert_close(loss, rows, dtype, x, what="loss")
+    _assert_close(grad, want_grad, dtype, what="grad")
+    assert torch.all(loss[~valid] == 0) and torch.all(grad[~valid] == 0)
+
+    # without a gradient: the loss alone, grad never touched (an empty tensor)
+    loss2 = torch.empty(n, dtype=dtype, device=device)
+    softmax_triton.cross_entropy_rows(x, labels, valid, cw, smoothing, scale, loss2,
+                                      torch.empty(0, dtype=dtype, device=device), False, block=block)
+    torch.testing.assert_close(loss2, loss, rtol=0, atol=0, equal_nan=True)
+
+
+def _softmax_focal_check(device, dtype, n, c, block, *, alpha, gamma, ignored, extreme=False, special=False,
+                         seed=0):
+    from losskit.kernels import softmax_triton
+
+    dtype = getattr(torch, dtype)
+    x, labels, valid = _rows_case(n, c, dtype, device, seed, ignored=ignored, extreme=extreme, special=special)
+    g = torch.Generator().manual_seed(seed + 3)
+    if alpha == "vector":
+        alpha_arg = (torch.rand(c, generator=g, dtype=torch.float64) + 0.1).to(dtype).to(device)
+        alpha_vector, alpha_scalar = alpha_arg, 1.0
+    else:
+        alpha_arg, alpha_vector, alpha_scalar = alpha, None, 1.0 if alpha is None else alpha
+    count = float(valid.sum())
+    scale = 1.0 / count if count > 0 else 1.0
+
+    loss = torch.full((n,), 7.0, dtype=dtype, device=device)
+    grad = torch.full((n, c), 7.0, dtype=dtype, device=device)
+    softmax_triton.softmax_focal_rows(x, labels, valid, alpha_vector, alpha_scalar, gamma, scale, loss, grad, True,
+                                      block=block)
+
+    xr = x.clone().requires_grad_()
+    with losskit.kernels.disabled():
+        rows = losskit.softmax_focal(xr, labels, alpha=alpha_arg, gamma=gamma, reduction="none")
+        mean = losskit.softmax_focal(xr, labels, alpha=alpha_arg, gamma=gamma, reduction="mean")
+    (want_grad,) = torch.autograd.grad(mean, xr)
+    _assert_close(loss, rows, dtype, x, what="loss")
+    _assert_close(grad, want_grad, dtype, what="grad")
+    assert torch.all(loss[~valid] == 0) and torch.all(grad[~valid] == 0)
+
+
+# Elementwise sizes: 1, and three blocks of 1024 whose last one is partial.
+ELEMENTWISE_SIZES = [1, 2500]
+
+
+def _elementwise_data(n, dtype, device, seed, *, soft=False, label_axis=1):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(n, generator=g, dtype=torch.float64) * 4).to(dtype)
+    y = torch.rand(n, generator=g, dtype=torch.float64) if soft else (torch.rand(n, generator=g) < 0.3).double()
+    if n >= 4:  # large logits on both sides, where naive log(sigmoid) fails
+        x[:4] = torch.tensor([60.0, -60.0, 1e4, -1e4], dtype=dtype)
+    shape = (n // label_axis, label_axis)
+    return x.to(device).reshape(shape), y.to(dtype).to(device).reshape(shape)
+
+
+def _run_elementwise(kernel_call, reference, x2, y2, dtype):
+    """The kernel per element and in block sums (mean scale) against the
+    reference's per-element loss, total and autograd gradient of the mean."""
+    from losskit.kernels import elementwise_triton
+
+    x, y = x2.reshape(-1), y2.reshape(-1)
+    n = x.numel()
+    per_element = torch.full((n,), 7.0, dtype=dtype, device=x.device)
+    grad = torch.full((n,), 7.0, dtype=dtype, device=x.device)
+    kernel_call(x, y, 1.0 / n, per_element, grad, True)
+    partials = torch.full((elementwise_triton.partial_count(n),), 7.0, dtype=dtype, device=x.device)
+    grad2 = torch.full((n,), 7.0, dtype=dtype, device=x.device)
+    kernel_call(x, y, 1.0 / n, partials, grad2, True)
+    loss_only = torch.empty(n, dtype=dtype, device=x.device)
+    kernel_call(x, y, 1.0, loss_only, torch.empty(0, dtype=dtype, device=x.device), False)
+
+    xr = x2.clone().requires_grad_()
+    with losskit.kernels.disabled():
+        values = reference(xr, y2, "none")
+        mean = reference(xr, y2, "mean")
+    (want_grad,) = torch.autograd.grad(mean, xr)
+    _assert_close(per_element, values.reshape(-1), dtype, what="loss per element", relative=True)
+    _assert_close(grad, want_grad.reshape(-1), dtype, what="grad")
+    _assert_close(partials.sum(), values.sum(), dtype, values.abs().sum().reshape(1), what="block sums")
+    torch.testing.assert_close(grad2, grad, rtol=0, atol=0)
+    torch.testing.assert_close(loss_only, per_element, rtol=0, atol=0)
+
+
+def _bce_check(device, dtype, n, *, pos_weight, smoothing, soft, seed=0):
+    from losskit.kernels import elementwise_triton
+
+    dtype = getattr(torch, dtype)
+    label_axis = 5 if pos_weight == "vector" and n % 5 == 0 else 1
+    x2, y2 = _elementwise_data(n, dtype, device, seed, soft=soft, label_axis=label_axis)
+    if pos_weight == "vector":
+        g = torch.Generator().manual_seed(seed + 1)
+        pw = (torch.rand(label_axis, generator=g, dtype=torch.float64) * 3).to(dtype).to(device)
+    else:
+        pw = pos_weight
+
+    def kernel(x, y, scale, loss, grad, want_grad):
+        elementwise_triton.bce_with_logits(x, y, pw, smoothing, scale, loss, grad, want_grad)
+
+    def reference(x, y, reduction):
+        return losskit.binary_cross_entropy_with_logits(x, y, pos_weight=pw, label_smoothing=smoothing,
+                                                        reduction=reduction)
+
+    _run_elementwise(kernel, reference, x2, y2, dtype)
+
+
+def _focal_check(device, dtype, n, *, alpha, gamma, soft, seed=0):
+    from losskit.kernels import elementwise_triton
+
+    dtype = getattr(torch, dtype)
+    x2, y2 = _elementwise_data(n, dtype, device, seed, soft=soft)
+    if soft and n >= 6:
+        y2.view(-1)[4:6] = torch.tensor([0.0, 1.0], dtype=dtype, device=y2.device)  # the hard ends among soft targets
+
+    def kernel(x, y, scale, loss, grad, want_grad):
+        elementwise_triton.sigmoid_focal(x, y, alpha, gamma, scale, loss, grad, want_grad)
+
+    def reference(x, y, reduction):
+        return losskit.sigmoid_focal(x, y, alpha=alpha, gamma=gamma, reduction=reduction)
+
+    _run_elementwise(kernel, reference, x2, y2, dtype)
+
+
+def _regression_check(device, dtype, n, *, loss_name, delta=None, seed=0):
+    from losskit.kernels import elementwise_triton
+
+    dtype = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(n, generator=g, dtype=torch.float64) * 2).to(dtype).to(device)
+    y = (torch.randn(n, generator=g, dtype=torch.float64) * 2).to(dtype).to(device)
+    if delta is not None and n >= 3:  # residuals exactly at the kinks +-delta
+        y[:3] = x[:3] - torch.tensor([delta, -delta, 0.0], dtype=dtype, device=device)
+
+    if loss_name == "huber":
+        def kernel(x, y, scale, loss, grad, want_grad):
+            elementwise_triton.huber(x, y, delta, scale, loss, grad, want_grad)
+
+        def reference(x, y, reduction):
+            return losskit.huber(x, y, delta=delta, reduction=reduction)
+    else:
+        def kernel(x, y, scale, loss, grad, want_grad):
+            elementwise_triton.mse(x, y, scale, loss, grad, want_grad)
+
+        def reference(x, y, reduction):
+            return losskit.mse(x, y, reduction=reduction)
+
+    _run_elementwise(kernel, reference, x, y, dtype)
+
+
+CE_OPTIONS = [
+    {"weighted": False, "smoothing": 0.0, "ignored": False},
+    {"weighted": True, "smoothing": 0.0, "ignored": True},
+    {"weighted": False, "smoothing": 0.1, "ignored": True},
+    {"weighted": True, "smoothing": 0.3, "ignored": True},
+    {"weighted": True, "smoothing": 0.2, "ignored": False, "reduction": "sum"},
+]
+FOCAL_OPTIONS = [
+    {"alpha": None, "gamma": 2.0, "ignored": False},
+    {"alpha": None, "gamma": 0.0, "ignored": True},
+    {"alpha": 0.25, "gamma": 0.5, "ignored": True},
+    {"alpha": "vector", "gamma": 1.0, "ignored": True},
+    {"alpha": "vector", "gamma": 3.7, "ignored": False},
+]
+BCE_OPTIONS = [
+    {"pos_weight": None, "smoothing": 0.0, "soft": False},
+    {"pos_weight": 2.5, "smoothing": 0.1, "soft": True},
+    {"pos_weight": "vector", "smoothing": 0.0, "soft": False},
+    {"pos_weight": "vector", "smoothing": 0.2, "soft": True},
+]
+SIGMOID_FOCAL_OPTIONS = [
+    {"alpha": 0.25, "gamma": 2.0, "soft": False},
+    {"alpha": None, "gamma": 0.0, "soft": True},
+    {"alpha": 0.6, "gamma": 0.7, "soft": True},
+]
+REGRESSION_OPTIONS = [{"loss_name": "mse"}, {"loss_name": "huber", "delta": 1.0}, {"loss_name": "huber", "delta": 0.3}]
+
+
+def _ids(options):
+    return ["-".join(f"{k}_{v}" for k, v in o.items()) for o in options]
+
+
+# -- the interpreter, in a child process ------------------------------------------
+
+
+@pytest.mark.skipif(not HAVE_TRITON, reason=NO_TRITON)
+@pytest.mark.skipif(INTERPRETING, reason="this is the child process itself")
+def test_interpreter_suite():
+    """Run TestInterpreted in a child pytest with TRITON_INTERPRET=1."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__).resolve()), "-k", "TestInterpreted", "-n", "0",
+         "-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning:triton.runtime.interpreter"],
+        check=False, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"interpreter tests failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    counts = {word: int(number) for number, word in re.findall(r"(\d+) (passed|skipped|failed|errors?)\b", output)}
+    assert counts.get("passed", 0) > 0 and set(counts) == {"passed"}, f"interpreter tests did not all run: {counts}"
+
+
+class TestInterpreted:
+    __test__ = HAVE_TRITON and INTERPRETING  # collected only in the child process (see test_interpreter_suite)
+    device = "cpu"
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES)
+    @pytest.mark.parametrize("options", CE_OPTIONS, ids=_ids(CE_OPTIONS))
+    def test_cross_entropy(self, dtype, n, c, block, options):
+        _cross_entropy_check(self.device, dtype, n, c, block, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES)
+    @pytest.mark.parametrize("options", FOCAL_OPTIONS, ids=_ids(FOCAL_OPTIONS))
+    def test_softmax_focal(self, dtype, n, c, block, options):
+        _softmax_focal_check(self.device, dtype, n, c, block, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_softmax_extreme_and_special_values(self, dtype):
+        """p_y rounding to 1, logits of +-100s, a -inf logit and a NaN row
+        (with and without weights and smoothing; focal with gamma 2, 1/2, 1)."""
+        for options in (CE_OPTIONS[0], CE_OPTIONS[3]):
+            _cross_entropy_check(self.device, dtype, 6, 21, 8, extreme=True, special=True, seed=5, **options)
+        for options in (FOCAL_OPTIONS[0], FOCAL_OPTIONS[2], FOCAL_OPTIONS[3]):
+            _softmax_focal_check(self.device, dtype, 6, 21, 8, extreme=True, special=True, seed=5, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES)
+    @pytest.mark.parametrize("options", BCE_OPTIONS, ids=_ids(BCE_OPTIONS))
+    def test_bce_with_logits(self, dtype, n, options):
+        _bce_check(self.device, dtype, n, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES)
+    @pytest.mark.parametrize("options", SIGMOID_FOCAL_OPTIONS, ids=_ids(SIGMOID_FOCAL_OPTIONS))
+    def test_sigmoid_focal(self, dtype, n, options):
+        _focal_check(self.device, dtype, n, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES)
+    @pytest.mark.parametrize("options", REGRESSION_OPTIONS, ids=_ids(REGRESSION_OPTIONS))
+    def test_regression(self, dtype, n, options):
+        _regression_check(self.device, dtype, n, **options)
+
+    def test_bad_arguments_raise(self):
+        from losskit.kernels import elementwise_triton, softmax_triton
+
+        x = torch.zeros(3, 4)
+        labels = torch.zeros(3, dtype=torch.int64)
+        loss, grad = torch.empty(3), torch.empty(3, 4)
+        with pytest.raises(ValueError, match="labels must be an int64 tensor of shape"):
+            softmax_triton.cross_entropy_rows(x, labels.int(), None, None, 0.0, 1.0, loss, grad, True)
+        with pytest.raises(ValueError, match="class_weight must be None or a torch.float32 tensor of shape"):
+            softmax_triton.cross_entropy_rows(x, labels, None, torch.ones(5), 0.0, 1.0, loss, grad, True)
+        with pytest.raises(ValueError, match="x must have contiguous rows"):
+            softmax_triton.softmax_focal_rows(x.t(), torch.zeros(4, dtype=torch.int64), None, None, 1.0, 2.0, 1.0,
+                                              torch.empty(4), torch.empty(4, 3), True)
+        with pytest.raises(ValueError, match="grad must be a torch.float32 tensor of x's shape"):
+            softmax_triton.softmax_focal_rows(x, labels, None, None, 1.0, 2.0, 1.0, loss, torch.empty(3, 5), True)
+        y = torch.zeros(10)
+        with pytest.raises(ValueError, match=r"loss must have 10 entries \(per element\) or 1"):
+            elementwise_triton.mse(y, y, 1.0, torch.empty(5), torch.empty(10), True)
+        with pytest.raises(ValueError, match="target must be a contiguous 1-D torch.float32 tensor of 10 entries"):
+            elementwise_triton.huber(y, y.double(), 1.0, 1.0, torch.empty(10), torch.empty(10), True)
+        with pytest.raises(ValueError, match="pos_weight must have one entry per label"):
+            elementwise_triton.bce_with_logits(y, y, torch.ones(3), 0.0, 1.0, torch.empty(10), torch.empty(10), True)
+
+
+# -- compiled, on a GPU ------------------------------------------------------------
+
+
+def test_cuda_kernels_present():
+    """Stands for TestCuda where it cannot run, saying why (its cases are
+    then not collected at all rather than skipped one by one)."""
+    if _cuda_reason() is not None:
+        pytest.skip(f"TestCuda not run: {_cuda_reason()}")
+    from losskit.kernels import elementwise_triton, softmax_triton
+
+    assert softmax_triton.UNAVAILABLE is None and elementwise_triton.UNAVAILABLE is None
+
+
+class TestCuda:
+    __test__ = _cuda_reason() is None
+    device = "cuda"
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES + [(64, 50257, None), (3, 262147, None), (257, 1000, None)])
+    @pytest.mark.parametrize("options", CE_OPTIONS, ids=_ids(CE_OPTIONS))
+    def test_cross_entropy(self, dtype, n, c, block, options):
+        _cross_entropy_check(self.device, dtype, n, c, block, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES + [(64, 32000, None), (3, 262147, None)])
+    @pytest.mark.parametrize("options", FOCAL_OPTIONS, ids=_ids(FOCAL_OPTIONS))
+    def test_softmax_focal(self, dtype, n, c, block, options):
+        _softmax_focal_check(self.device, dtype, n, c, block, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_softmax_extreme_and_special_values(self, dtype):
+        for options in CE_OPTIONS[:4]:
+            _cross_entropy_check(self.device, dtype, 6, 5000, None, extreme=True, special=True, seed=5, **options)
+        for options in FOCAL_OPTIONS:
+            _softmax_focal_check(self.device, dtype, 6, 5000, None, extreme=True, special=True, seed=5, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES + [1_000_003])
+    @pytest.mark.parametrize("options", BCE_OPTIONS, ids=_ids(BCE_OPTIONS))
+    def test_bce_with_logits(self, dtype, n, options):
+        _bce_check(self.device, dtype, n, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES + [1_000_003])
+    @pytest.mark.parametrize("options", SIGMOID_FOCAL_OPTIONS, ids=_ids(SIGMOID_FOCAL_OPTIONS))
+    def test_sigmoid_focal(self, dtype, n, options):
+        _focal_check(self.device, dtype, n, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("n", ELEMENTWISE_SIZES + [1_000_003])
+    @pytest.mark.parametrize("options", REGRESSION_OPTIONS, ids=_ids(REGRESSION_OPTIONS))
+    def test_regression(self, dtype, n, options):
+        _regression_check(self.device, dtype, n, **options)
