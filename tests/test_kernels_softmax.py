@@ -239,3 +239,21 @@ def test_bad_input_errors_are_unchanged_by_the_fast_path():
         losskit.cross_entropy(x, torch.tensor([0, 1, 1]), class_weight=torch.ones(3))
     with pytest.raises(ValueError, match="label_smoothing"):
         losskit.cross_entropy(x, torch.tensor([0, 1, 1]), label_smoothing=1.5)
+
+
+def test_kernels_run_in_a_forked_child_and_across_threads():
+    import multiprocessing
+
+    x, t = _case((300, 200), torch.float32, 8)
+    expected = losskit.cross_entropy(x, t)  # the pool exists before the fork
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(_child_loss, (x, t))
+    assert torch.equal(child, expected)
+
+
+def _child_loss(x, t):
+    with kernels.record() as used:
+        value = losskit.cross_entropy(x, t)
+    assert used == [("cross_entropy", "cpu")]
+    return value

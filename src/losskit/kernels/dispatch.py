@@ -28,13 +28,6 @@ def _cpu_kernels():
     return _cpu
 
 
-def _threads():
-    """Use as many threads as torch is allowed (compare's workers run one each)."""
-    import numba
-    import torch
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 def _start(loss: str, b, *others):
     """The common checks. Returns the torch helpers module, or None (recorded)."""
     if not enabled():
@@ -91,6 +84,8 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
         return None
     import numpy as np
     import torch
+
+    from ._threads import run_ranges
     x2, labels, valid, unbatched = rows
     dtype = np.dtype(str(x2.dtype).removeprefix("torch."))
     labels_np = labels.to(torch.int64).contiguous().numpy()
@@ -104,8 +99,8 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
         xn = x.detach().reshape(x2.shape).contiguous().numpy()
         loss_rows = torch.empty(xn.shape[0], dtype=x.dtype)
         grad = torch.empty(xn.shape if want_grad else (0, 0), dtype=x.dtype)
-        _threads()
-        kernel(xn, labels_np, valid_np, *args, scale, loss_rows.numpy(), grad.numpy(), want_grad)
+        run_ranges(kernel, xn.shape[0], xn, labels_np, valid_np, *args, scale, loss_rows.numpy(), grad.numpy(),
+                   want_grad, work_per_item=xn.shape[1])
         if reduction == "none":
             value = loss_rows[0] if unbatched else loss_rows
         else:

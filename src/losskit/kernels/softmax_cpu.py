@@ -2,8 +2,9 @@
 
 One row of logits is read from memory once: a first sweep finds its maximum
 (and the label-smoothing sum), a second sums ``exp(z - max)`` while the row
-sits in cache, and, where a gradient is wanted, a third writes it. Rows are
-shared among the threads (``prange``). Per row the kernels write the loss
+sits in cache, and, where a gradient is wanted, a third writes it. A kernel
+works on rows ``start:stop``; :mod:`._threads` shares the rows among threads.
+Per row the kernels write the loss
 value and the gradient already multiplied by ``scale`` (``1/denominator`` for
 the mean), so backward only has to scale it by the incoming gradient.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._numba import JIT, fast_exp
 
@@ -29,8 +30,8 @@ def _row_max(row):
     return m if m - m == 0 else row.dtype.type(0)
 
 
-@njit(parallel=True, **JIT)
-def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
+@njit(**JIT)
+def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
     ``a = (1-eps) w_y onehot(y) + (eps/C) w``; gradient ``scale (S p - a)``
     with ``S = sum(a)``; 0 (and a zero row) where ``valid[i]`` is False."""
@@ -44,7 +45,7 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
     else:
         total_w = x.dtype.type(c)
     eps_c = smoothing / c
-    for i in prange(n):
+    for i in range(start, stop):
         row = x[i]
         if not valid[i]:
             loss[i] = zero
@@ -84,15 +85,15 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
             g[y] -= scale * hard
 
 
-@njit(parallel=True, **JIT)
-def softmax_focal_rows(x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad):
+@njit(**JIT)
+def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -alpha_y (1 - p_y)^gamma log p_y``; gradient
     ``scale alpha_y A (p - onehot(y))`` with ``A = u^gamma (1 - gamma p_y s/u)``,
     ``u = 1 - p_y = -expm1(s)``, ``s = log p_y`` (``s/u -> -1`` as ``u -> 0``)."""
     n, c = x.shape
     per_class = alpha.size > 0
     zero = x.dtype.type(0)
-    for i in prange(n):
+    for i in range(start, stop):
         row = x[i]
         if not valid[i]:
             loss[i] = zero
