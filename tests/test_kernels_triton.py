@@ -90,9 +90,11 @@ def _rows_case(n, c, dtype, device, seed, *, ignored, extreme=False, special=Fal
     if ignored and n > 2:
         labels[1] = -100
         labels[n - 1] = -100
-    if special and n > 3:
+    if special and n > 4:
+        x[0] = float("-inf")  # no finite logit: NaN, as the reference
         x[2, (int(labels[2]) + 1) % c] = float("-inf")  # p = 0 for a class that is not the label
         x[3, 0] = float("nan")  # propagates to row 3 only
+        x[4, (int(labels[4]) + 1) % c] = float("inf")  # p_y = 0: an infinite loss
     labels = labels.to(device)
     return x, labels, labels != -100
 

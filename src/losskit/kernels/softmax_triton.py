@@ -50,7 +50,7 @@ __all__ = ["UNAVAILABLE", "cross_entropy_rows", "launch_config", "softmax_focal_
 # keep 16 KiB of loads in flight per program, while the per-lane accumulators
 # (max, sum, smoothing dot) stay small: the sm_90 build of the cross-entropy
 # kernel takes 64 registers per thread for float32 (two programs, 32 warps,
-# per SM) and 92 for float64, with no spills. Twice the values per thread,
+# per SM) and 96 for float64, with no spills. Twice the values per thread,
 # tried first, took 128 and 250 registers, which caps the resident warps.
 # (Register counts from an offline ptxas build; no GPU measurement.) A row
 # shorter than a tile gets one tile of the next power of two and fewer warps
@@ -81,11 +81,12 @@ def _expm1(v):
 
 @_jit
 def _row_max_and_sum(x_row, cw_ptr, n_classes, WEIGHTED: tl.constexpr, DOT: tl.constexpr, BLOCK: tl.constexpr):
-    """First sweep over a row: (max, sum exp(z - max), sum w_c z_c). Each lane
-    keeps its own running max and rescaled sum, so the loop needs no
-    cross-thread reduction; lanes still at -inf (tile padding, -inf logits)
-    contribute 0 instead of exp(-inf - -inf) = NaN. NaN in the row reaches the
-    sum and so the loss."""
+    """First sweep over a row: (shift m, sum exp(z - m), sum w_c z_c), m the
+    row's maximum where that is finite, else 0. Each lane keeps its own
+    running max and rescaled sum, so the loop needs no cross-thread
+    reduction; lanes still at -inf (tile padding, -inf logits) contribute 0
+    instead of exp(-inf - -inf) = NaN. NaN in the row reaches the sum and so
+    the loss."""
     dtype = x_row.dtype.element_ty
     cols = tl.arange(0, BLOCK)
     m_vec = tl.full([BLOCK], float("-inf"), dtype)
@@ -107,9 +108,18 @@ def _row_max_and_sum(x_row, cw_ptr, n_classes, WEIGHTED: tl.constexpr, DOT: tl.c
             else:
                 d_vec += z_in
     m = tl.max(m_vec, axis=0)
-    safe_row_m = tl.where(m == float("-inf"), 0.0, m)
+    finite = m - m == 0
+    safe_row_m = tl.where(finite, m, 0.0)
     s = tl.sum(tl.where(m_vec == float("-inf"), 0.0, s_vec * tl.exp(m_vec - safe_row_m)), axis=0)
-    return m, s, tl.sum(d_vec, axis=0)
+    if not finite:
+        # The maximum is +-inf (or NaN): shift by 0 instead, as the reference's
+        # log-sum-exp does, so inf logits give its inf/NaN values and
+        # gradients (a rare row: one more sweep).
+        s = tl.zeros([], dtype)
+        for start in range(0, n_classes, BLOCK):
+            offs = start + cols
+            s += tl.sum(tl.exp(tl.load(x_row + offs, mask=offs < n_classes, other=float("-inf"))), axis=0)
+    return safe_row_m, s, tl.sum(d_vec, axis=0)
 
 
 @_jit
