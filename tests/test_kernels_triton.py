@@ -169,8 +169,9 @@ def _elementwise_data(n, dtype, device, seed, *, soft=False, label_axis=1):
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(n, generator=g, dtype=torch.float64) * 4).to(dtype)
     y = torch.rand(n, generator=g, dtype=torch.float64) if soft else (torch.rand(n, generator=g) < 0.3).double()
-    if n >= 4:  # large logits on both sides, where naive log(sigmoid) fails
+    if n >= 8:  # large logits on both sides, where naive log(sigmoid) fails, and a NaN
         x[:4] = torch.tensor([60.0, -60.0, 1e4, -1e4], dtype=dtype)
+        x[7] = float("nan")
     shape = (n // label_axis, label_axis)
     return x.to(device).reshape(shape), y.to(dtype).to(device).reshape(shape)
 
@@ -199,8 +200,8 @@ def _run_elementwise(kernel_call, reference, x2, y2, dtype):
     _assert_close(per_element, values.reshape(-1), dtype, what="loss per element", relative=True)
     _assert_close(grad, want_grad.reshape(-1), dtype, what="grad")
     _assert_close(partials.sum(), values.sum(), dtype, values.abs().sum().reshape(1), what="block sums")
-    torch.testing.assert_close(grad2, grad, rtol=0, atol=0)
-    torch.testing.assert_close(loss_only, per_element, rtol=0, atol=0)
+    torch.testing.assert_close(grad2, grad, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(loss_only, per_element, rtol=0, atol=0, equal_nan=True)
 
 
 def _bce_check(device, dtype, n, *, pos_weight, smoothing, soft, seed=0):
@@ -251,6 +252,8 @@ def _regression_check(device, dtype, n, *, loss_name, delta=None, seed=0):
     y = (torch.randn(n, generator=g, dtype=torch.float64) * 2).to(dtype).to(device)
     if delta is not None and n >= 3:  # residuals exactly at the kinks +-delta
         y[:3] = x[:3] - torch.tensor([delta, -delta, 0.0], dtype=dtype, device=device)
+    if n >= 8:
+        x[7] = float("nan")
 
     if loss_name == "huber":
         def kernel(x, y, scale, loss, grad, want_grad):
