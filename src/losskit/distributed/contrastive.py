@@ -54,8 +54,22 @@ __all__ = ["gathered_clip_loss", "gathered_info_nce", "gathered_supervised_contr
 _NEG_INF = -math.inf
 
 
-def _masked_lse(xp, scores, keep, keepdims=False):
-    return logsumexp(xp, torch.where(keep, scores, torch.full_like(scores, _NEG_INF)), axis=1, keepdims=keepdims)
+def _candidates(scores, present, drop, keep=None):
+    """``scores`` (n, M) with every non-candidate set to -inf: the columns of
+    absent rows (``present`` (M,) bool, or None for all present) and the
+    entries ``drop`` = (rows, columns) (each row's own column), but never the
+    entries ``keep`` (each row's partner, a candidate even when masked out).
+
+    No (n, M) mask is built: a broadcast ``where`` and two indexed writes.
+    Without ``present`` the writes go into ``scores`` itself, the output of a
+    matmul (whose backward does not need it)."""
+    out = scores if present is None else torch.where(present[None, :], scores, torch.full_like(scores, _NEG_INF))
+    rows, columns = drop
+    out[rows, columns] = _NEG_INF
+    if keep is not None and present is not None:
+        rows, columns = keep
+        out[rows, columns] = scores[rows, columns]
+    return out
 
 
 def _pairs(loss, first_name, second_name, first, second, weight, mask, reduction):
@@ -72,9 +86,10 @@ def _pairs(loss, first_name, second_name, first, second, weight, mask, reduction
 
 
 def _empty(sh: Shards, reduction: str):
-    """No row on any rank: 0 (or shape (0,)) connected to this rank's input."""
-    x = sh.local.rows[0].to(sh.local.dtype)
-    return sh.finish(0.0 * x.sum(dim=1), reduction)
+    """No row on any rank: 0 (or shape (0,)), connected to every input of
+    this rank so that each gets a (zero, empty) gradient."""
+    zero = sum(0.0 * x.to(sh.local.dtype).sum(dim=1) for x in sh.local.rows)
+    return sh.finish(zero, reduction)
 
 
 # -- InfoNCE / NT-Xent ----------------------------------------------------------
@@ -129,33 +144,47 @@ def gathered_info_nce(
     if sh.total == 0:
         return _empty(sh, reduction)
     xp, dtype = sh.local.xp, sh.local.dtype
+    n, total, offset = sh.n, sh.total, sh.offset
     uq, uk = _unit(xp, sh.local.rows[0].to(dtype)), _unit(xp, sh.local.rows[1].to(dtype))
     z = _unit(xp, torch.cat([Q, K]))  # (2N, D): every query, then every key
-    sim_q, sim_k = (uq @ z.T) / tau, (uk @ z.T) / tau  # (n, 2N) each
+    # this rank's queries then keys (2n rows) against every query and key (2N columns), 1/tau folded in
+    scores = (torch.cat([uq, uk]) / tau) @ z.T
     positive = (uq * uk).sum(dim=1) / tau
-    own = sh.self_columns()
-    none = torch.zeros_like(own)
-    own_query, own_key = torch.cat([own, none], dim=1), torch.cat([none, own], dim=1)
-    present = sh.present()
-    present = torch.cat([present, present])[None, :]
-    # a row's candidates: everything present but itself, and always its partner
-    keep_q = (~own_query & present) | own_key
-    keep_k = (~own_key & present) | own_query
-    values = 0.5 * ((_masked_lse(xp, sim_q, keep_q) - positive) + (_masked_lse(xp, sim_k, keep_k) - positive))
+    own = torch.arange(n, device=z.device) + offset
+    rows = torch.arange(2 * n, device=z.device)
+    self_column = torch.cat([own, own + total])  # query i is column offset + i, key i column N + offset + i
+    partner_column = torch.cat([own + total, own])
+    present = None if sh.mask is None else torch.cat([sh.mask, sh.mask])
+    # a row's candidates: every present embedding but itself, and always its partner
+    lse = logsumexp(xp, _candidates(scores, present, (rows, self_column), (rows, partner_column)), axis=1)
+    values = 0.5 * ((lse[:n] - positive) + (lse[n:] - positive))
     return sh.finish(values, reduction)
 
 
 # -- CLIP -----------------------------------------------------------------------
 
 
-def _clip_rows(xp, ui, ut, all_images, all_texts, own, mask, scale):
-    """Per anchor pair: half image->text plus half text->image cross-entropy."""
-    logits_it = scale * (ui @ all_texts.T)  # (n, N): this rank's images against every text
-    logits_ti = scale * (ut @ all_images.T)
+def _clip_rows(xp, ui, ut, all_images, all_texts, offset, mask, scale):
+    """Per anchor pair (this rank's rows, the global ones starting at
+    ``offset``): half image->text plus half text->image cross-entropy over
+    every present pair, and always the anchor's own partner."""
+    n = ui.shape[0]
+    rows = torch.arange(n, device=ui.device)
+    partner = (rows, rows + offset)
+    logits_it = (scale * ui) @ all_texts.T  # (n, N): this rank's images against every text
+    logits_ti = (scale * ut) @ all_images.T
     positive = scale * (ui * ut).sum(dim=1)
-    # every pair present, and always the anchor's own partner
-    keep = torch.ones_like(own) if mask is None else (own | mask[None, :])
-    return 0.5 * ((_masked_lse(xp, logits_it, keep) - positive) + (_masked_lse(xp, logits_ti, keep) - positive))
+    if mask is not None:
+        logits_it = _keep_partner(logits_it, mask, partner)
+        logits_ti = _keep_partner(logits_ti, mask, partner)
+    return 0.5 * ((logsumexp(xp, logits_it, axis=1) - positive) + (logsumexp(xp, logits_ti, axis=1) - positive))
+
+
+def _keep_partner(scores, present, partner):
+    """``scores`` with the columns of absent pairs at -inf, except each row's partner."""
+    out = torch.where(present[None, :], scores, torch.full_like(scores, _NEG_INF))
+    out[partner] = scores[partner]
+    return out
 
 
 def _check_logit_scale(loss, logit_scale, dtype):
@@ -239,12 +268,10 @@ def gathered_clip_loss(
     xp, dtype = sh.local.xp, sh.local.dtype
     all_images, all_texts = _unit(xp, images), _unit(xp, texts)
     if not local_loss:
-        rows = torch.arange(sh.total, device=images.device)
-        values = _clip_rows(xp, all_images, all_texts, all_images, all_texts, rows[:, None] == rows[None, :],
-                            sh.mask, scale)
+        values = _clip_rows(xp, all_images, all_texts, all_images, all_texts, 0, sh.mask, scale)
         return sh.full(reduce(sh.global_batch(), values, reduction), reduction)
     ui, ut = _unit(xp, sh.local.rows[0].to(dtype)), _unit(xp, sh.local.rows[1].to(dtype))
-    values = _clip_rows(xp, ui, ut, all_images, all_texts, sh.self_columns(), sh.mask, scale)
+    values = _clip_rows(xp, ui, ut, all_images, all_texts, sh.offset, sh.mask, scale)
     return sh.finish(values, reduction)
 
 
@@ -305,17 +332,19 @@ def gathered_supervised_contrastive(
     if sh.total == 0:
         return _empty(sh, reduction)
     xp, dtype = sh.local.xp, sh.local.dtype
+    n, offset = sh.n, sh.offset
     u = _unit(xp, sh.local.rows[0].to(dtype))
-    sim = (u @ _unit(xp, X).T) / tau  # (n, N)
-    own = sh.self_columns()
+    sim = (u / tau) @ _unit(xp, X).T  # (n, N), 1/tau folded in
     present = sh.present()
     same = sh.own(sh.labels)[:, None] == sh.labels[None, :]
-    others = ~own & present[None, :]
-    positives = same & others
-    # a row with no other sample keeps its own entry, so its log-sum-exp is finite (it does not count)
-    alone = ~others.any(dim=1, keepdim=True)
-    keep = others | (own & alone)
-    mean_log_prob, valid = _per_row_mean(xp, sim - _masked_lse(xp, sim, keep, keepdims=True), positives)
+    positives = same & present[None, :]
+    rows = torch.arange(n, device=sim.device)
+    positives[rows, rows + offset] = False
+    # a row with no other present sample keeps its own entry, so its log-sum-exp is finite (it does not count)
+    alone = (present.sum() - sh.own(present).to(torch.int64)) == 0
+    others = _candidates(sim, sh.mask, (rows[~alone], rows[~alone] + offset), (rows[alone], rows[alone] + offset))
+    lse = logsumexp(xp, others, axis=1, keepdims=True)
+    mean_log_prob, valid = _per_row_mean(xp, others - lse, positives)
     values = torch.where(valid, -mean_log_prob, torch.zeros_like(mean_log_prob))
     valid_global = same_label_counts(sh.labels, present) > 0
     return sh.finish(values, reduction, valid=valid, valid_global=valid_global)

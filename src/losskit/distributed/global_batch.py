@@ -273,6 +273,9 @@ def global_batch(loss, *, group=None, local_loss=True):
     def wrapped(*args, **kwargs):
         return call(*args, **{**bound, **kwargs})
 
-    wrapped.__name__ = f"global_batch_{name}"
-    wrapped.__qualname__ = wrapped.__name__
+    wrapped.__name__ = wrapped.__qualname__ = f"global_batch_{name}"
+    wrapped.__doc__ = (
+        f"losskit.{name} over the batch of every rank (losskit.distributed.global_batch, "
+        f"local_loss={local_loss}); its arguments follow.\n\n{fn.__doc__ or ''}"
+    )
     return wrapped

@@ -145,7 +145,7 @@ def vocab_parallel_cross_entropy(
     data-parallel loss: there is no factor for gradient averaging, because
     the ranks of a tensor-parallel group hold different parameters.
 
-    Communication per call: one all-gather of a 9-integer header (checks,
+    Communication per call: one all-gather of a 10-integer header (checks,
     offsets), then exactly two all-reduces of O(N) values: the row maxima,
     then one buffer with the target logit and the sum of exponentials (plus
     the smoothing sum and the target's class weight when asked for). Memory:
