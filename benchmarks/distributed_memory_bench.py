@@ -139,7 +139,7 @@ def _start_method() -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--world", type=int, default=2, help="ranks (gloo processes on this machine)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1024, 2048, 4096], help="global batch sizes N")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1024, 4096], help="global batch sizes N")
     parser.add_argument("--dim", type=int, nargs="+", default=[128, 512], help="embedding widths D")
     parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=LOSSES)
     parser.add_argument("--vocab", type=int, default=32768, help="vocabulary size V for the vocab rows")
