@@ -14,6 +14,7 @@ import array_api_compat
 from . import enabled, note
 
 _cpu = None  # the numba kernels module once it loaded, or the reason it cannot
+_gpu = None  # likewise the Triton kernels
 
 
 def _cpu_kernels():
@@ -28,8 +29,19 @@ def _cpu_kernels():
     return _cpu
 
 
-def _start(loss: str, b, *others):
-    """The common checks. Returns the torch helpers module, or None (recorded)."""
+def _gpu_kernels():
+    """The Triton softmax kernels module, or a string saying why it cannot serve."""
+    global _gpu
+    if _gpu is None:
+        from . import softmax_triton
+        _gpu = softmax_triton if softmax_triton.UNAVAILABLE is None else softmax_triton.UNAVAILABLE
+    return _gpu
+
+
+def _start(loss: str, b, *others, devices=("cpu",)):
+    """The common checks. Returns the torch helpers module, or None (recorded).
+    ``devices``: the device types the caller has kernels for ("cpu": numba,
+    "cuda": Triton)."""
     if not enabled():
         return None  # switched off: not even recorded, the user asked for it
     x = b.input
@@ -41,10 +53,11 @@ def _start(loss: str, b, *others):
         reason = f"input dtype {b.out_dtype} is computed in {x.dtype}"
     if reason is None and (b.weight is not None or b.mask is not None):
         reason = "per-sample weight or mask given"
-    if reason is None and x.device.type != "cpu":
+    if reason is None and x.device.type not in devices:
         reason = f"no kernel for device {x.device.type}"
-    if reason is None and isinstance(_cpu_kernels(), str):
-        reason = _cpu_kernels()
+    if reason is None:
+        loaded = _cpu_kernels() if x.device.type == "cpu" else _gpu_kernels()
+        reason = loaded if isinstance(loaded, str) else None
     if reason is not None:
         note(loss, "reference: " + reason)
         return None
@@ -72,35 +85,32 @@ def _reduced(torch, loss_rows, reduction, denominator, unbatched):
 
 
 def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra_args, reference):
-    """Run a row kernel of :mod:`softmax_cpu` on a class-index batch.
-    ``extra_args(np_dtype)`` gives the kernel's loss-specific arguments;
-    ``reference(input)`` the loss on the reference math (for double backward)."""
-    _torch = _start(loss, b, *others)
+    """Run a row kernel (:mod:`softmax_cpu` or :mod:`softmax_triton`) on a
+    class-index batch. ``extra_args`` are the kernel's loss-specific arguments
+    (None for an absent per-class vector); ``reference(input)`` is the loss on
+    the reference math (for a second or differentiable backward)."""
+    _torch = _start(loss, b, *others, devices=("cpu", "cuda"))
     if _torch is None:
         return None
     rows = _rows(b)
     if rows is None:
         note(loss, "reference: more than one sample axis (N, C, d1, ...)")
         return None
-    import numpy as np
     import torch
-
-    from ._threads import run_ranges
     x2, labels, valid, unbatched = rows
-    dtype = np.dtype(str(x2.dtype).removeprefix("torch."))
-    labels_np = labels.to(torch.int64).contiguous().numpy()
-    valid_np = np.ones(x2.shape[0], dtype=np.bool_) if valid is None else valid.contiguous().numpy()
+    n, c = x2.shape
+    labels = labels.to(torch.int64).contiguous()
     denominator = denominator_of(labels, valid) if reduction == "mean" else 1.0
-    scale = dtype.type(0.0 if denominator == 0 else 1.0 / denominator)
-    args = tuple(a.detach().contiguous().numpy() if isinstance(a, torch.Tensor) else a for a in extra_args(dtype))
-    kernel = getattr(_cpu_kernels(), kernel_name)
+    scale = 0.0 if denominator == 0 else 1.0 / denominator
+    on_cpu = x2.device.type == "cpu"
+    run = _cpu_runner(kernel_name, x2, labels, valid, extra_args, scale) if on_cpu else \
+        _gpu_runner(kernel_name, labels, valid, extra_args, scale)
 
     def compute(x, want_grad):
-        xn = x.detach().reshape(x2.shape).contiguous().numpy()
-        loss_rows = torch.empty(xn.shape[0], dtype=x.dtype)
-        grad = torch.empty(xn.shape if want_grad else (0, 0), dtype=x.dtype)
-        run_ranges(kernel, xn.shape[0], xn, labels_np, valid_np, *args, scale, loss_rows.numpy(), grad.numpy(),
-                   want_grad, work_per_item=xn.shape[1])
+        xc = x.detach().reshape(n, c).contiguous()
+        loss_rows = torch.empty(n, dtype=x.dtype, device=x.device)
+        grad = torch.empty((n, c) if want_grad else (0, 0), dtype=x.dtype, device=x.device)
+        run(xc, loss_rows, grad, want_grad)
         if reduction == "none":
             value = loss_rows[0] if unbatched else loss_rows
         else:
@@ -109,8 +119,37 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
                 value = value / denominator if denominator > 0 else value * 0
         return value, (grad if want_grad else None)
 
-    note(loss, "cpu")
+    note(loss, "cpu" if on_cpu else "triton")
     return _torch.grad_in_forward(b.input, compute, reference)
+
+
+def _cpu_runner(kernel_name, x2, labels, valid, extra_args, scale):
+    import numpy as np
+
+    from ._threads import run_ranges
+    dtype = np.dtype(str(x2.dtype).removeprefix("torch."))
+    labels_np = labels.numpy()
+    valid_np = np.ones(x2.shape[0], dtype=np.bool_) if valid is None else valid.contiguous().numpy()
+    args = tuple(np.zeros(0, dtype=dtype) if a is None else
+                 a.detach().contiguous().numpy() if hasattr(a, "numpy") else dtype.type(a) for a in extra_args)
+    kernel = getattr(_cpu_kernels(), kernel_name)
+
+    def run(x, loss_rows, grad, want_grad):
+        xn = x.numpy()
+        run_ranges(kernel, xn.shape[0], xn, labels_np, valid_np, *args, dtype.type(scale), loss_rows.numpy(),
+                   grad.numpy(), want_grad, work_per_item=xn.shape[1])
+
+    return run
+
+
+def _gpu_runner(kernel_name, labels, valid, extra_args, scale):
+    kernel = getattr(_gpu_kernels(), kernel_name)
+    args = tuple(a.detach() if hasattr(a, "detach") else a for a in extra_args)
+
+    def run(x, loss_rows, grad, want_grad):
+        kernel(x, labels, valid, *args, scale, loss_rows, grad, want_grad)
+
+    return run
 
 
 def _count(labels, valid):
@@ -127,23 +166,13 @@ def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
         w_y = class_weight[labels]
         return float(w_y.sum() if valid is None else w_y[valid].sum())
 
-    def args(dtype):
-        import numpy as np
-        cw = np.zeros(0, dtype=dtype) if class_weight is None else class_weight
-        return cw, dtype.type(label_smoothing)
-
-    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator, args,
-                         reference)
+    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator,
+                         (class_weight, label_smoothing), reference)
 
 
 def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction, reference):
     """Softmax focal loss; ``alpha_vector`` the validated per-class tensor or
     None, ``alpha_scalar`` a number or None."""
 
-    def args(dtype):
-        import numpy as np
-        alpha = np.zeros(0, dtype=dtype) if alpha_vector is None else alpha_vector
-        return alpha, dtype.type(1.0 if alpha_scalar is None else alpha_scalar), dtype.type(gamma)
-
-    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count, args,
-                         reference)
+    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count,
+                         (alpha_vector, 1.0 if alpha_scalar is None else alpha_scalar, gamma), reference)
