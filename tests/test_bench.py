@@ -5,10 +5,10 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("rich")
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from losskit import bench  # noqa: E402
-from losskit.cli import app  # noqa: E402
+from losskit import bench
+from losskit.cli import app
 
 
 def invoke(*args):

@@ -10,8 +10,10 @@ mismatch and not timed. Then:
 - **fwd+bwd**: the loss of an input that needs one, and ``backward()``; the
   gradient is dropped (``x.grad = None``) between calls, outside the timed region.
 
-Each time is the median of ``--repeat`` single calls after warm-up calls, on
-inputs allocated once, outside the timed region. ``torch.compile`` and
+Each time is the median of ``--repeat`` single calls after warm-up calls. The
+inputs are allocated and written once per case, outside the timed region; at
+the full sizes (64 MB of logits and more) they do not fit in any cache, so
+reusing them does not flatter later calls. ``torch.compile`` and
 ``jax.jit`` report their compile time (first calls minus steady calls) in a
 column of their own, never in the timings; the parent process compiles without
 inductor's on-disk cache, so the figure is a cold compile.
@@ -46,8 +48,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import click
 
@@ -559,7 +561,7 @@ def measure_memory(case: Case, impl: Impl, mode: str, *, quick: bool, threads: i
     code = "import sys; from losskit.bench import memory_probe; memory_probe(sys.argv[1])"
     try:
         done = subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=900, check=False)
     except subprocess.TimeoutExpired:
         return "timeout"
     lines = done.stdout.strip().splitlines()
@@ -645,17 +647,36 @@ def markdown_table(case: Case, rows: list[Row], notes: list[str]) -> str:
 
 def machine_text(threads: int) -> str:
     cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
     from importlib.metadata import PackageNotFoundError, version
 
     versions = []
     for package in ("torch", "numba", "jax", "optax", "kornia", "torchvision", "segmentation-models-pytorch"):
         with contextlib.suppress(PackageNotFoundError):
             versions.append(f"{package} {version(package)}")
-    return (f"{cpu}, {_cores()} cores; torch and numba threads: {threads}; Python "
-            f"{platform.python_version()}, {', '.join(versions)}")
+    load = f"; load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {_cores()} cores; torch and numba threads: {threads}{load}; Python "
+            f"{platform.python_version()}, {', '.join(versions)}, losskit {_losskit_version()}")
+
+
+def _losskit_version() -> str:
+    """The package version, and the git commit when run from a checkout (with
+    a flag when the working tree differs from it: the figures are of that tree)."""
+    from . import __version__
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    if commit.returncode != 0:
+        return __version__
+    changed = ", with uncommitted changes" if dirty.stdout.strip() else ""
+    return f"{__version__} (git {commit.stdout.strip()}{changed})"
 
 
 def _cores() -> int:
@@ -684,8 +705,9 @@ def _check_names(ctx, param, names):
 
 
 def _listing(quick: bool) -> str:
-    lines = ["Every case runs losskit, losskit under kernels.disabled() (reference math), torch eager and "
-             "torch.compile(eager), then the peers below that import here.", ""]
+    every = ("Every case runs losskit, losskit under kernels.disabled() (reference math), torch eager and "
+             "torch.compile(eager), then the peers below that import here.")
+    lines = [every, ""]
     for loss in LOSSES:
         lines.append(loss)
         for case in cases(quick, [loss]):
