@@ -257,3 +257,26 @@ def _child_loss(x, t):
         value = losskit.cross_entropy(x, t)
     assert used == [("cross_entropy", "cpu")]
     return value
+
+
+def test_cached_gradient_buffers_are_reused_only_when_free():
+    from losskit.kernels import _buffers
+
+    kernels.release_buffers()
+    x1, t1 = _case((600, 2000), torch.float32, 9)  # 4.8 MB of logits: above the cache's threshold
+    x2 = (x1 * 2).requires_grad_()
+    x1.requires_grad_()
+    losskit.cross_entropy(x1, t1).backward()
+    losskit.cross_entropy(x2, t1).backward()  # x1.grad still holds the first buffer
+    assert x1.grad.data_ptr() != x2.grad.data_ptr()
+    with kernels.disabled():
+        (ref1,) = torch.autograd.grad(losskit.cross_entropy(x1, t1), x1)
+    torch.testing.assert_close(x1.grad, ref1)  # not overwritten by the second call
+    first = x1.grad.data_ptr()
+    x1.grad = None
+    x3 = x1.detach().clone().requires_grad_()
+    losskit.cross_entropy(x3, t1).backward()
+    assert x3.grad.data_ptr() == first  # the freed buffer came back
+    assert len(_buffers._buffers) <= _buffers.MAX_BUFFERS
+    del x2, x3
+    assert kernels.release_buffers() >= 600 * 2000 * 4

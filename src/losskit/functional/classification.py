@@ -219,8 +219,6 @@ def cross_entropy(
     b = class_axis(loss, input, target, weight=weight, mask=mask, reduction=reduction,
                    ignore_index=ignore_index, class_weight=class_weight)
     xp, z = b.xp, b.input
-    axis, C = _axis(z), max(b.num_classes, 1)
-    logp = log_softmax(xp, z, axis=axis)
     cw = b.extras["class_weight"]
     if b.target is None:
         out = fast.cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction, reference=lambda z: (
@@ -228,6 +226,8 @@ def cross_entropy(
                           label_smoothing=label_smoothing, reduction=reduction)))
         if out is not None:
             return out
+    axis, C = _axis(z), max(b.num_classes, 1)
+    logp = log_softmax(xp, z, axis=axis)
     if b.target is not None:  # class probabilities
         t = b.target if ls == 0.0 else (1.0 - ls) * b.target + ls / C
         coef = t if cw is None else t * _per_class(xp, cw, z.ndim, axis)

@@ -12,6 +12,7 @@ The switch turns fast paths off everywhere or inside a ``with`` block::
     with losskit.kernels.disabled(): ...    # reference math in this block
     with losskit.kernels.record() as used:  # which path each loss call took
         ...
+    losskit.kernels.release_buffers()       # return cached gradient buffers to the system
 
 Importing this package imports neither torch nor numba; they load on the
 first call that could use them.
@@ -23,7 +24,7 @@ import contextlib
 import contextvars
 import os
 
-__all__ = ["enabled", "set_enabled", "disabled", "record", "note"]
+__all__ = ["enabled", "set_enabled", "disabled", "record", "note", "release_buffers"]
 
 _OFF_VALUES = {"0", "off", "false", "no", "reference"}
 _default = os.environ.get("LOSSKIT_KERNELS", "on").strip().lower() not in _OFF_VALUES
@@ -74,3 +75,10 @@ def note(loss: str, path: str) -> None:
     used = _records.get()
     if used is not None:
         used.append((loss, path))
+
+
+def release_buffers() -> int:
+    """Return the cached CPU gradient buffers that nothing references to the
+    system (see :mod:`losskit.kernels._buffers`); the number of bytes freed."""
+    from . import _buffers
+    return _buffers.release()

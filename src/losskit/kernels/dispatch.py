@@ -97,6 +97,8 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
         note(loss, "reference: more than one sample axis (N, C, d1, ...)")
         return None
     import torch
+
+    from . import _buffers
     x2, labels, valid, unbatched = rows
     n, c = x2.shape
     labels = labels.to(torch.int64).contiguous()
@@ -109,7 +111,12 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
     def compute(x, want_grad):
         xc = x.detach().reshape(n, c).contiguous()
         loss_rows = torch.empty(n, dtype=x.dtype, device=x.device)
-        grad = torch.empty((n, c) if want_grad else (0, 0), dtype=x.dtype, device=x.device)
+        if not want_grad:
+            grad = torch.empty((0, 0), dtype=x.dtype, device=x.device)
+        elif on_cpu:
+            grad = _buffers.empty((n, c), x.dtype)  # already mapped memory, when a free one is cached
+        else:
+            grad = torch.empty((n, c), dtype=x.dtype, device=x.device)
         run(xc, loss_rows, grad, want_grad)
         if reduction == "none":
             value = loss_rows[0] if unbatched else loss_rows
