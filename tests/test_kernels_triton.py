@@ -326,6 +326,37 @@ class TestInterpreted:
     __test__ = HAVE_TRITON and INTERPRETING  # collected only in the child process (see test_interpreter_suite)
     device = "cpu"
 
+    @pytest.mark.parametrize("name", ["cross_entropy", "softmax_focal"])
+    def test_dispatch_hands_the_call_to_the_triton_kernels(self, name, monkeypatch):
+        """The dispatcher's CUDA wiring (argument conversion, scale, reductions),
+        run on CPU tensors by routing the CPU path to the Triton runner."""
+        from losskit.kernels import dispatch
+
+        used = []
+
+        def gpu_runner(kernel_name, x2, labels, valid, extra_args, scale):
+            used.append(kernel_name)
+            return dispatch._gpu_runner(kernel_name, labels, valid, extra_args, scale)
+
+        monkeypatch.setattr(dispatch, "_cpu_runner", gpu_runner)
+        monkeypatch.setattr(dispatch, "_gpu", None)
+        fn = getattr(losskit, name)
+        x = _logits(7, 5, torch.float64, "cpu", 3)
+        t = torch.tensor([0, 4, -100, 2, 2, 1, 3])
+        per_class = torch.rand(5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.5
+        options = ({"class_weight": per_class, "label_smoothing": 0.2} if name == "cross_entropy"
+                   else {"alpha": per_class, "gamma": 1.5})
+        for reduction in ("mean", "sum", "none"):
+            fast_x, ref_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+            fast = fn(fast_x, t, reduction=reduction, **options)
+            with losskit.kernels.disabled():
+                ref = fn(ref_x, t, reduction=reduction, **options)
+            (g_fast,) = torch.autograd.grad(fast.sum(), fast_x)
+            (g_ref,) = torch.autograd.grad(ref.sum(), ref_x)
+            _assert_close(fast, ref, torch.float64, what=f"{name} {reduction} value")
+            _assert_close(g_fast, g_ref, torch.float64, what=f"{name} {reduction} gradient")
+        assert used == [f"{name}_rows"] * 3
+
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES)
     @pytest.mark.parametrize("options", CE_OPTIONS, ids=_ids(CE_OPTIONS))
