@@ -280,3 +280,15 @@ def test_cached_gradient_buffers_are_reused_only_when_free():
     assert len(_buffers._buffers) <= _buffers.MAX_BUFFERS
     del x2, x3
     assert kernels.release_buffers() >= 600 * 2000 * 4
+
+
+def test_buffer_cache_with_several_sizes():
+    from losskit.kernels import _buffers
+
+    kernels.release_buffers()
+    held = [_buffers.empty((1 << 20, k), torch.float32) for k in (1, 2, 3)]  # 4, 8 and 12 MiB, all in use
+    del held[1]  # the 8 MiB one is free now, behind one in use
+    again = _buffers.empty((1 << 20, 2), torch.float32)
+    assert again.numel() == 2 << 20 and len(_buffers._buffers) == 3
+    del again, held
+    assert kernels.release_buffers() == (4 + 8 + 12) << 20

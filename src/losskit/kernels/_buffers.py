@@ -26,6 +26,11 @@ _buffers: list = []  # numpy uint8 arrays, most recently used last
 _BASE_REFS = None  # getrefcount of a buffer only this module holds
 
 
+def _drop(buf) -> None:
+    """Remove ``buf`` from the cache by identity (``list.remove`` would compare arrays)."""
+    _buffers[:] = [b for b in _buffers if b is not buf]
+
+
 def _refs(buf) -> int:
     """References to ``buf``; compared with ``_BASE_REFS``, the count of a buffer
     only the cache holds, taken the same way (from a comprehension over a list)."""
@@ -52,11 +57,11 @@ def empty(shape, dtype):
         fits = [b for b in _buffers if b.nbytes >= nbytes and b.nbytes <= 2 * nbytes and _refs(b) <= _BASE_REFS]
         if fits:
             buf = min(fits, key=lambda b: b.nbytes)
-            _buffers.remove(buf)
+            _drop(buf)
         else:
             free = [b for b in _buffers if _refs(b) <= _BASE_REFS]
             while free and len(_buffers) >= MAX_BUFFERS:
-                _buffers.remove(free.pop(0))
+                _drop(free.pop(0))
             buf = np.empty(nbytes, dtype=np.uint8)
         _buffers.append(buf)
         view = buf[:nbytes].view(np_dtype).reshape(tuple(int(s) for s in shape))
@@ -68,5 +73,5 @@ def release() -> int:
     with _lock:
         free = [b for b in _buffers if _BASE_REFS is not None and _refs(b) <= _BASE_REFS]
         for b in free:
-            _buffers.remove(b)
+            _drop(b)
         return sum(b.nbytes for b in free)
