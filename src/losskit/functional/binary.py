@@ -24,6 +24,7 @@ from .. import domains as D
 from .._array import log_sigmoid, namespace, sigmoid, softplus
 from .._reduce import reduce
 from .._validate import as_float, check_no_nan, check_param, check_values, elementwise
+from ..kernels import elementwise as fast_elementwise
 
 __all__ = [
     "binary_cross_entropy",
@@ -203,6 +204,12 @@ def binary_cross_entropy_with_logits(input, target, *, pos_weight=None, label_sm
     label_smoothing = check_param(name, "label_smoothing", label_smoothing, SMOOTHING)
     b = elementwise(name, input, target, weight=weight, mask=mask, reduction=reduction, target_domain=D.UNIT)
     pw = _pos_weight(name, b, pos_weight)
+    out = fast_elementwise.binary_cross_entropy_with_logits(
+        b, pos_weight=pw, label_smoothing=label_smoothing, reduction=reduction,
+        reference=lambda z: binary_cross_entropy_with_logits(
+            z, target, pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction))
+    if out is not None:
+        return out
     xp, x = b.xp, b.input
     y = _smoothed(xp, b.target, label_smoothing)
     positive = y * softplus(xp, -x)
@@ -296,6 +303,10 @@ def sigmoid_focal(input, target, *, alpha=0.25, gamma=2.0, weight=None, mask=Non
     alpha = _check_alpha(name, alpha)
     gamma = check_param(name, "gamma", gamma, D.NONNEGATIVE)
     b = elementwise(name, input, target, weight=weight, mask=mask, reduction=reduction, target_domain=D.UNIT)
+    out = fast_elementwise.sigmoid_focal(b, alpha=alpha, gamma=gamma, reduction=reduction, reference=lambda z: (
+        sigmoid_focal(z, target, alpha=alpha, gamma=gamma, reduction=reduction)))
+    if out is not None:
+        return out
     xp, x, y = b.xp, b.input, b.target
     _, _, log_q, ce = _focal_parts(xp, x, y)
     loss = _focal_factor(xp, log_q, gamma) * ce

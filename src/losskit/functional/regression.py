@@ -22,6 +22,7 @@ from .. import domains as D
 from .._array import namespace, safe_sqrt, softplus
 from .._reduce import reduce
 from .._validate import check_param, check_reduction, elementwise
+from ..kernels import elementwise as fast_elementwise
 
 __all__ = [
     "mse",
@@ -66,6 +67,9 @@ def mse(input, target, *, weight=None, mask=None, reduction="mean"):
     2.0
     """
     b = elementwise("mse", input, target, weight=weight, mask=mask, reduction=reduction)
+    out = fast_elementwise.mse(b, reduction=reduction, reference=lambda z: mse(z, target, reduction=reduction))
+    if out is not None:
+        return out
     r = b.input - b.target
     return reduce(b, r * r, reduction)
 
@@ -92,6 +96,10 @@ def huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean")
     """
     delta = check_param("huber", "delta", delta, D.POSITIVE)
     b = elementwise("huber", input, target, weight=weight, mask=mask, reduction=reduction)
+    out = fast_elementwise.huber(b, delta=delta, reduction=reduction, reference=lambda z: (
+        huber(z, target, delta=delta, reduction=reduction)))
+    if out is not None:
+        return out
     xp = b.xp
     a = xp.abs(b.input - b.target)
     small = xp.minimum(a, delta)  # quadratic part; the rest is linear

@@ -159,46 +159,24 @@ _LG64 = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.85714287436623914
          1.479819860511658591e-01)
 
 
-def _log_parts(u):
+def _log_reduced(u, c, shift):
     raise NotImplementedError("numba-only")
 
 
-@overload(_log_parts, jit_options=_POLY_OPTIONS)
-def _log_parts_impl(u):
-    """(k, f) with u = 2^k (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), for a
-    positive normal u."""
+@overload(_log_reduced, jit_options=_POLY_OPTIONS)
+def _log_reduced_impl(u, c, shift):
+    """log(u) + c - shift ln2 for a positive normal u (c a small correction,
+    shift an exponent the caller scaled u by). u = 2^k (1 + f) with 1 + f in
+    [sqrt(1/2), sqrt(2)), from the bits."""
     if u == types.float32:
-        def parts32(u):
-            # numba widens int32 arithmetic to int64: cast back at each step
-            ix = np.int32(_float_to_bits(u) + np.int32(0x3F800000 - 0x3F3504F3))
-            k = np.int32(ix >> np.int32(23)) - np.int32(0x7F)
-            m = _bits_to_float(np.int32(np.int32(ix & np.int32(0x007FFFFF)) + np.int32(0x3F3504F3)))
-            return np.float32(k), m - np.float32(1.0)
-
-        return parts32
-    if u == types.float64:
-        def parts64(u):
-            ix = _float_to_bits(u) + np.int64(0x3FF0000000000000 - 0x3FE6A09E667F3BCD)
-            k = (ix >> np.int64(52)) - np.int64(0x3FF)
-            m = _bits_to_float((ix & np.int64(0x000FFFFFFFFFFFFF)) + np.int64(0x3FE6A09E667F3BCD))
-            return np.float64(k), m - 1.0
-
-        return parts64
-    return None
-
-
-def _log_poly(k, f, c):
-    raise NotImplementedError("numba-only")
-
-
-@overload(_log_poly, jit_options=_POLY_OPTIONS)
-def _log_poly_impl(k, f, c):
-    """k ln2 + log(1 + f) + c, |f| <= 0.42, c a small correction."""
-    if f == types.float32:
         l1, l2, l3, l4 = (np.float32(v) for v in _LG32)
         hi, lo = np.float32(6.9313812256e-01), np.float32(9.0580006145e-06)
 
-        def poly32(k, f, c):
+        def log32(u, c, shift):
+            # numba widens int32 arithmetic to int64: cast back at each step
+            ix = np.int32(_float_to_bits(u) + np.int32(0x3F800000 - 0x3F3504F3))
+            k = np.float32(np.int32(ix >> np.int32(23)) - np.int32(0x7F)) - shift
+            f = _bits_to_float(np.int32(np.int32(ix & np.int32(0x007FFFFF)) + np.int32(0x3F3504F3))) - np.float32(1.0)
             s = f / (np.float32(2.0) + f)
             z = s * s
             w = z * z
@@ -206,12 +184,15 @@ def _log_poly_impl(k, f, c):
             hfsq = np.float32(0.5) * f * f
             return k * hi - ((hfsq - (s * (hfsq + r) + (k * lo + c))) - f)
 
-        return poly32
-    if f == types.float64:
+        return log32
+    if u == types.float64:
         l1, l2, l3, l4, l5, l6, l7 = _LG64
         hi, lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 
-        def poly64(k, f, c):
+        def log64(u, c, shift):
+            ix = _float_to_bits(u) + np.int64(0x3FF0000000000000 - 0x3FE6A09E667F3BCD)
+            k = np.float64((ix >> np.int64(52)) - np.int64(0x3FF)) - shift
+            f = _bits_to_float((ix & np.int64(0x000FFFFFFFFFFFFF)) + np.int64(0x3FE6A09E667F3BCD)) - 1.0
             s = f / (2.0 + f)
             z = s * s
             w = z * z
@@ -219,7 +200,7 @@ def _log_poly_impl(k, f, c):
             hfsq = 0.5 * f * f
             return k * hi - ((hfsq - (s * (hfsq + r) + (k * lo + c))) - f)
 
-        return poly64
+        return log64
     return None
 
 
@@ -232,11 +213,9 @@ def _fast_log1p(x):
 
     def log1p(x):
         u = x + f(1.0)
-        k, g = _log_parts(u)
-        # the rounding error of 1 + x, exact in both cases (Sterbenz); an
-        # intrinsic so that 'reassoc' in a caller cannot fold it to 0
-        c = x - _fma(u, f(1.0), f(-1.0)) if x < f(1.0) else f(1.0) - _fma(u, f(1.0), -x)
-        out = _log_poly(k, g, c / u)
+        # the rounding error of 1 + x, exact in both cases (Sterbenz)
+        c = x - (u - f(1.0)) if x < f(1.0) else f(1.0) - (u - x)
+        out = _log_reduced(u, c / u, f(0.0))
         return inf if x == inf else out  # NaN propagates through c
 
     return log1p
@@ -255,8 +234,7 @@ def _fast_log(x):
     def log(x):
         sub = x < tiny  # subnormals are scaled into the normal range first
         u = x * up if sub else x
-        k, g = _log_parts(u)
-        out = _log_poly(k - shift if sub else k, g, f(0.0))
+        out = _log_reduced(u, f(0.0), shift if sub else f(0.0))
         out = inf if x == inf else out
         out = -inf if x == f(0.0) else out
         return nan if (x < f(0.0)) or (x != x) else out
