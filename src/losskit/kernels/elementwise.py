@@ -68,7 +68,8 @@ def _call(loss, b, reduction, others, reference, bind):
         values = torch.empty(shape, dtype=dtype) if per_element else None
         grad = _buffers.empty(shape, dtype) if want_grad else None  # already mapped memory, when a free one is cached
         run_ranges(run, partial.size, _flat(x), y, empty if values is None else values.view(-1).numpy(), partial,
-                   empty if grad is None else grad.view(-1).numpy(), work_per_item=chunk)
+                   empty if grad is None else grad.view(-1).numpy(), work_per_item=chunk,
+                   min_work=cpu.MIN_ELEMENTS_PER_THREAD[loss])
         if per_element:
             return values, grad
         total = float(partial.sum())  # float64 partial sums, added in a fixed order
