@@ -345,6 +345,15 @@ def test_inside_torch_compile_the_reference_math_serves(monkeypatch):
     assert used == [("sigmoid_focal", "reference: inside torch.compile (the compiler fuses the reference math)")]
 
 
+def test_functorch_transforms_take_the_reference_math():
+    x, y = _case((5, 3), torch.float64, 12, "soft")
+    with kernels.record() as used:
+        grad = torch.func.grad(lambda z: losskit.sigmoid_focal(z, y, gamma=1.5))(x)
+    assert used and all(p.startswith("reference: ") and "functorch" in p for _, p in used), used
+    fast, _ = _both(losskit.sigmoid_focal, x, y, gamma=1.5)
+    torch.testing.assert_close(grad, fast[1], rtol=1e-12, atol=1e-14)
+
+
 def test_numpy_input_and_the_switch_take_the_reference_math():
     x, y = _case((4, 3), torch.float32, 11)
     with kernels.record() as used:
