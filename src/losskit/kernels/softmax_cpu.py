@@ -31,28 +31,40 @@ def _row_max(row):
 
 
 @njit(**JIT)
+def _sum_exp(row, m):
+    s = row.dtype.type(0)
+    for j in range(row.size):
+        s += fast_exp(row[j] - m)
+    return s
+
+
+@njit(**JIT)
+def _skip_row(i, loss, grad, want_grad):
+    """A row that does not count: loss 0 and, where a gradient is wanted, a zero row."""
+    loss[i] = 0
+    if want_grad:
+        grad[i, :] = 0
+
+
+@njit(**JIT)
 def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
     ``a = (1-eps) w_y onehot(y) + (eps/C) w``; gradient ``scale (S p - a)``
     with ``S = sum(a)``; 0 (and a zero row) where ``valid[i]`` is False."""
     n, c = x.shape
     weighted = class_weight.size > 0
-    zero = x.dtype.type(0)
+    zero, one = x.dtype.type(0), x.dtype.type(1)  # typed constants: a bare 1 would make float32 math float64
     total_w = zero
     if weighted:
         for j in range(c):
             total_w += class_weight[j]
     else:
         total_w = x.dtype.type(c)
-    eps_c = smoothing / c
+    eps_c = smoothing / x.dtype.type(c)
     for i in range(start, stop):
         row = x[i]
         if not valid[i]:
-            loss[i] = zero
-            if want_grad:
-                g = grad[i]
-                for j in range(c):
-                    g[j] = zero
+            _skip_row(i, loss, grad, want_grad)
             continue
         y = labels[i]
         m = _row_max(row)
@@ -64,12 +76,10 @@ def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, s
             else:
                 for j in range(c):
                     dot += row[j]
-        s = zero
-        for j in range(c):
-            s += fast_exp(row[j] - m)
+        s = _sum_exp(row, m)
         lse = m + math.log(s)
-        w_y = class_weight[y] if weighted else x.dtype.type(1)
-        hard = (1 - smoothing) * w_y
+        w_y = class_weight[y] if weighted else one
+        hard = (one - smoothing) * w_y
         loss[i] = hard * (lse - row[y]) + eps_c * (lse * total_w - dot) if smoothing != 0 else hard * (lse - row[y])
         if want_grad:
             g = grad[i]
@@ -92,26 +102,20 @@ def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma
     ``u = 1 - p_y = -expm1(s)``, ``s = log p_y`` (``s/u -> -1`` as ``u -> 0``)."""
     n, c = x.shape
     per_class = alpha.size > 0
-    zero = x.dtype.type(0)
+    zero, one = x.dtype.type(0), x.dtype.type(1)
     for i in range(start, stop):
         row = x[i]
         if not valid[i]:
-            loss[i] = zero
-            if want_grad:
-                g = grad[i]
-                for j in range(c):
-                    g[j] = zero
+            _skip_row(i, loss, grad, want_grad)
             continue
         y = labels[i]
         m = _row_max(row)
-        s = zero
-        for j in range(c):
-            s += fast_exp(row[j] - m)
+        s = _sum_exp(row, m)
         log_py = row[y] - m - math.log(s)
         u = -math.expm1(log_py)
-        a_y = alpha_scalar * (alpha[y] if per_class else x.dtype.type(1))
+        a_y = alpha_scalar * (alpha[y] if per_class else one)
         if gamma == 0:
-            u_g = x.dtype.type(1)
+            u_g = one
         elif u > 0:
             u_g = u ** gamma
         else:
@@ -119,8 +123,8 @@ def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma
         loss[i] = -a_y * u_g * log_py
         if want_grad:
             p_y = math.exp(log_py)
-            ratio = log_py / u if u > 0 else x.dtype.type(-1)
-            coef = scale * a_y * u_g * (1 - gamma * p_y * ratio)
+            ratio = log_py / u if u > 0 else -one
+            coef = scale * a_y * u_g * (one - gamma * p_y * ratio)
             g = grad[i]
             k = coef / s
             for j in range(c):
