@@ -49,8 +49,6 @@ def _start(loss: str, b, *others, devices=("cpu",)):
         return None  # NumPy and JAX take the reference math (JAX's XLA already fuses it)
     from . import _torch
     reason = _torch.why_not(x, *others)
-    if reason is None and b.out_dtype != x.dtype:
-        reason = f"input dtype {b.out_dtype} is computed in {x.dtype}"
     if reason is None and (b.weight is not None or b.mask is not None):
         reason = "per-sample weight or mask given"
     if reason is None and x.device.type not in devices:
@@ -127,7 +125,7 @@ def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra
         return value, (grad if want_grad else None)
 
     note(loss, "cpu" if on_cpu else "triton")
-    return _torch.grad_in_forward(b.input, compute, reference)
+    return b.out(_torch.grad_in_forward(b.input, compute, reference))  # float16/bfloat16 inputs: back to their dtype
 
 
 def _cpu_runner(kernel_name, x2, labels, valid, extra_args, scale):

@@ -76,7 +76,7 @@ def _call(loss, b, reduction, others, reference, bind):
         return torch.tensor(total / n if reduction == "mean" else total, dtype=dtype), grad
 
     note(loss, "cpu")
-    return _torch.grad_in_forward(b.input, compute, reference)
+    return b.out(_torch.grad_in_forward(b.input, compute, reference))  # float16/bfloat16 inputs: back to their dtype
 
 
 def binary_cross_entropy_with_logits(b, *, pos_weight, label_smoothing, reduction, reference):
