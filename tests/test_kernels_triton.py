@@ -339,7 +339,7 @@ class TestInterpreted:
             return dispatch._gpu_runner(kernel_name, labels, valid, extra_args, scale)
 
         monkeypatch.setattr(dispatch, "_cpu_runner", gpu_runner)
-        monkeypatch.setattr(dispatch, "_gpu", None)
+        monkeypatch.setattr(dispatch, "_loaded", {})
         fn = getattr(losskit, name)
         x = _logits(7, 5, torch.float64, "cpu", 3)
         t = torch.tensor([0, 4, -100, 2, 2, 1, 3])

@@ -13,35 +13,26 @@ import array_api_compat
 
 from . import enabled, note
 
-_cpu = None  # the numba kernels module once it loaded, or the reason it cannot
-_gpu = None  # likewise the Triton kernels
+_loaded: dict = {}  # kernel module name -> the module, or the reason it cannot load
 
 
-def _cpu_kernels():
-    """The CPU kernels module, or a string saying why it cannot load."""
-    global _cpu
-    if _cpu is None:
+def load(module: str):
+    """A kernel module of this package (``"softmax_cpu"``, ``"elementwise_cpu"``,
+    ``"softmax_triton"``), imported once; or a string saying why it cannot serve."""
+    if module not in _loaded:
+        import importlib
         try:
-            from . import softmax_cpu
-            _cpu = softmax_cpu
+            loaded = importlib.import_module(f"{__package__}.{module}")
+            _loaded[module] = getattr(loaded, "UNAVAILABLE", None) or loaded  # the Triton modules import without triton
         except ImportError as exc:  # numba missing or broken
-            _cpu = f"numba unavailable ({exc}); install losskit[fast]"
-    return _cpu
+            _loaded[module] = f"numba unavailable ({exc}); install losskit[fast]"
+    return _loaded[module]
 
 
-def _gpu_kernels():
-    """The Triton softmax kernels module, or a string saying why it cannot serve."""
-    global _gpu
-    if _gpu is None:
-        from . import softmax_triton
-        _gpu = softmax_triton if softmax_triton.UNAVAILABLE is None else softmax_triton.UNAVAILABLE
-    return _gpu
-
-
-def _start(loss: str, b, *others, devices=("cpu",)):
+def _start(loss: str, b, *others, devices=("cpu",), cpu_module="softmax_cpu"):
     """The common checks. Returns the torch helpers module, or None (recorded).
-    ``devices``: the device types the caller has kernels for ("cpu": numba,
-    "cuda": Triton)."""
+    ``devices``: the device types the caller has kernels for ("cpu": numba
+    ``cpu_module``, "cuda": Triton)."""
     if not enabled():
         return None  # switched off: not even recorded, the user asked for it
     x = b.input
@@ -54,7 +45,7 @@ def _start(loss: str, b, *others, devices=("cpu",)):
     if reason is None and x.device.type not in devices:
         reason = f"no kernel for device {x.device.type}"
     if reason is None:
-        loaded = _cpu_kernels() if x.device.type == "cpu" else _gpu_kernels()
+        loaded = load(cpu_module if x.device.type == "cpu" else "softmax_triton")
         reason = loaded if isinstance(loaded, str) else None
     if reason is not None:
         note(loss, "reference: " + reason)
@@ -137,7 +128,7 @@ def _cpu_runner(kernel_name, x2, labels, valid, extra_args, scale):
     valid_np = np.ones(x2.shape[0], dtype=np.bool_) if valid is None else valid.contiguous().numpy()
     args = tuple(np.zeros(0, dtype=dtype) if a is None else
                  a.detach().contiguous().numpy() if hasattr(a, "numpy") else dtype.type(a) for a in extra_args)
-    kernel = getattr(_cpu_kernels(), kernel_name)
+    kernel = getattr(load("softmax_cpu"), kernel_name)
 
     def run(x, loss_rows, grad, want_grad):
         xn = x.numpy()
@@ -148,7 +139,7 @@ def _cpu_runner(kernel_name, x2, labels, valid, extra_args, scale):
 
 
 def _gpu_runner(kernel_name, labels, valid, extra_args, scale):
-    kernel = getattr(_gpu_kernels(), kernel_name)
+    kernel = getattr(load("softmax_triton"), kernel_name)
     args = tuple(a.detach() if hasattr(a, "detach") else a for a in extra_args)
 
     def run(x, loss_rows, grad, want_grad):

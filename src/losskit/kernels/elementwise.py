@@ -16,20 +16,6 @@ from __future__ import annotations
 
 from . import dispatch, note
 
-_cpu = None  # the numba kernels module once it loaded, or the reason it cannot
-
-
-def _kernels():
-    """The elementwise CPU kernels module, or a string saying why it cannot load."""
-    global _cpu
-    if _cpu is None:
-        try:
-            from . import elementwise_cpu
-            _cpu = elementwise_cpu
-        except ImportError as exc:  # numba missing or broken
-            _cpu = f"numba unavailable ({exc}); install losskit[fast]"
-    return _cpu
-
 
 def _flat(t):
     """A tensor's values as a flat NumPy view (a contiguous copy where needed)."""
@@ -42,13 +28,11 @@ def _call(loss, b, reduction, others, reference, bind):
     loaded by then): ``run(start, stop, x, y, values, partial, grad)`` is the
     kernel with its loss-specific arguments bound (chunks ``start:stop``),
     ``period`` its block length."""
-    _torch = dispatch._start(loss, b, b.target, *others)  # the target must not need a gradient either
+    # the target must not need a gradient either
+    _torch = dispatch._start(loss, b, b.target, *others, cpu_module="elementwise_cpu")
     if _torch is None:
         return None
-    cpu = _kernels()
-    if isinstance(cpu, str):
-        note(loss, "reference: " + cpu)
-        return None
+    cpu = dispatch.load("elementwise_cpu")
     import numpy as np
     import torch
 

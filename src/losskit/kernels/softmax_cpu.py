@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from ._numba import JIT, fast_exp
@@ -51,7 +50,7 @@ def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, s
     """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
     ``a = (1-eps) w_y onehot(y) + (eps/C) w``; gradient ``scale (S p - a)``
     with ``S = sum(a)``; 0 (and a zero row) where ``valid[i]`` is False."""
-    n, c = x.shape
+    c = x.shape[1]
     weighted = class_weight.size > 0
     zero, one = x.dtype.type(0), x.dtype.type(1)  # typed constants: a bare 1 would make float32 math float64
     total_w = zero
@@ -100,7 +99,7 @@ def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma
     """Row ``i``: ``loss[i] = -alpha_y (1 - p_y)^gamma log p_y``; gradient
     ``scale alpha_y A (p - onehot(y))`` with ``A = u^gamma (1 - gamma p_y s/u)``,
     ``u = 1 - p_y = -expm1(s)``, ``s = log p_y`` (``s/u -> -1`` as ``u -> 0``)."""
-    n, c = x.shape
+    c = x.shape[1]
     per_class = alpha.size > 0
     zero, one = x.dtype.type(0), x.dtype.type(1)
     for i in range(start, stop):
