@@ -119,6 +119,41 @@ def test_nan_and_inf_come_out_as_in_the_reference(value):
     np.testing.assert_allclose(fast[0][finite].numpy(), ref[0][finite].numpy(), rtol=1e-12)
 
 
+INF, NAN = float("inf"), float("nan")
+# Rows the reference math accepts, however odd: all -inf (a zero sum of exponentials),
+# all +inf, mixed infinities, NaN, huge and tiny finite logits. (Gaps between logits stay
+# below float32's max: past it the reference's own autograd overflows to NaN where the
+# kernel's closed form gives the finite limit.)
+SPECIAL_ROWS = [[-INF] * 4, [INF] * 4, [-INF, 0.0, -INF, -INF], [INF, -INF, 0.0, 1.0], [NAN, 0.0, 1.0, 2.0],
+                [1e30, -1e30, 0.0, 1.0], [1e37, 1e37, -1e37, 0.0], [1e-30, -1e-30, 0.0, 1e-45],
+                [-1e4, -1e4, -1e4, -1e4], [88.0, 89.0, 90.0, -200.0]]
+SPECIAL_CALLS = [("cross_entropy", {}), ("cross_entropy", {"label_smoothing": 0.2}),
+                 ("cross_entropy", {"class_weight": "vector"}),
+                 ("cross_entropy", {"class_weight": "vector", "label_smoothing": 0.1}),
+                 ("softmax_focal", {}), ("softmax_focal", {"gamma": 0.0}), ("softmax_focal", {"gamma": 0.5, "alpha": 0.25}),
+                 ("softmax_focal", {"gamma": 3.0, "alpha": "vector"})]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("loss,options", SPECIAL_CALLS, ids=[f"{n}-{'-'.join(o) or 'plain'}" for n, o in SPECIAL_CALLS])
+def test_non_finite_and_extreme_rows_come_out_as_in_the_reference(dtype, reduction, loss, options):
+    """Every special row with the label at every class: the same value and gradient
+    as the reference math, NaN where it has NaN, inf where it has inf; no exception."""
+    rows = [r for r in SPECIAL_ROWS for _ in range(4)]
+    x = torch.tensor(rows, dtype=torch.float64).to(dtype)
+    t = torch.arange(4).repeat(len(SPECIAL_ROWS))
+    kw = {k: (torch.tensor([0.5, 1.0, 2.0, 0.25], dtype=dtype) if v == "vector" else v) for k, v in options.items()}
+    fast, ref = _both(getattr(losskit, loss), x, t, reduction=reduction, **kw)
+    assert fast[2] == [(loss, "cpu")]
+    for got, want in ((fast[0], ref[0]), (fast[1], ref[1])):
+        np.testing.assert_array_equal(torch.isnan(got).numpy(), torch.isnan(want).numpy())
+        np.testing.assert_array_equal(torch.isposinf(got).numpy(), torch.isposinf(want).numpy())
+        np.testing.assert_array_equal(torch.isneginf(got).numpy(), torch.isneginf(want).numpy())
+    finite = [(g.nan_to_num(0.0, 0.0, 0.0), w.nan_to_num(0.0, 0.0, 0.0)) for g, w in ((fast[0], ref[0]), (fast[1], ref[1]))]
+    _assert_same((finite[0][0], finite[1][0]), (finite[0][1], finite[1][1]), dtype)
+
+
 def test_results_do_not_depend_on_the_thread_count():
     x, t = _case((64, 300), torch.float32, 3)
     before = torch.get_num_threads()

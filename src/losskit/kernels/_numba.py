@@ -21,7 +21,10 @@ FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 # The polynomials' own flags: no 'reassoc', which would undo the exact
 # two-step range reduction.
 _POLY_FASTMATH = frozenset({"nsz", "contract"})
-JIT = {"nogil": True, "fastmath": set(FASTMATH), "cache": True}
+# error_model="numpy": a division is a plain IEEE division (inf/NaN, as the reference
+# math gives), never a ZeroDivisionError (a row of all -inf logits divides by a zero
+# sum), and without the zero check whose branch would keep loops from vectorising.
+JIT = {"nogil": True, "fastmath": set(FASTMATH), "cache": True, "error_model": "numpy"}
 
 
 @intrinsic
@@ -139,6 +142,21 @@ def _fast_exp(x):
 # numpy's error model, which divides without a zero-division check (a check
 # would be a branch that keeps LLVM from vectorising the caller's loop).
 _POLY_OPTIONS = {"fastmath": set(_POLY_FASTMATH), "error_model": "numpy"}
+
+
+def shifted_difference(a, z, m):
+    """a - (z - m), rounded in that order. The kernels' 'reassoc' flag would let
+    LLVM compute (a + m) - z instead, which loses a small ``a`` (log of a sum of
+    exponentials) against a large shift ``m``."""
+    raise NotImplementedError("shifted_difference is numba-only")
+
+
+@overload(shifted_difference, jit_options=_POLY_OPTIONS)
+def _shifted_difference(a, z, m):
+    def impl(a, z, m):
+        return a - (z - m)
+
+    return impl
 
 
 def fast_log(x):

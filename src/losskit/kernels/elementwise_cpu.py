@@ -39,11 +39,8 @@ BLOCK = 1024  # elements per inner loop (and per scratch buffer)
 MIN_ELEMENTS_PER_THREAD = {"sigmoid_focal": 1 << 16, "binary_cross_entropy_with_logits": 1 << 17,
                            "huber": 1 << 19, "mse": 1 << 19}
 
-# numpy's error model: a division is a plain division (IEEE inf/NaN), without
-# the zero-division check whose branch would keep the loops from vectorising.
-_KERNEL = dict(JIT, error_model="numpy")
 # The per-element functions are inlined by numba (LLVM would leave them as calls).
-_POINT = dict(_KERNEL, cache=False, inline="always")
+_POINT = dict(JIT, cache=False, inline="always")
 
 # Numba types ``1 - y`` as float64 for a float32 ``y`` (a Python int is an
 # int64): every constant is made from ``one``, of the data's dtype.
@@ -141,7 +138,7 @@ def _huber_point(x, y, delta, half):
 # slices, or the scratch buffers where that output is not wanted.
 
 
-@njit(**_KERNEL)
+@njit(**JIT)
 def bce_with_logits(start, stop, x, y, pos_weight_tile, params, loss, partial, grad):
     """``pos_weight_tile``: the positive weight of ``T`` consecutive elements
     (a whole number of label rows), repeated every ``T`` elements (chunks are
@@ -170,7 +167,7 @@ def bce_with_logits(start, stop, x, y, pos_weight_tile, params, loss, partial, g
         partial[ci] = acc
 
 
-@njit(**_KERNEL)
+@njit(**JIT)
 def sigmoid_focal(start, stop, x, y, params, loss, partial, grad):
     """``params``: (alpha, gamma, use_alpha, scale); alpha_t = 1 where use_alpha is 0."""
     n = x.size
@@ -197,7 +194,7 @@ def sigmoid_focal(start, stop, x, y, params, loss, partial, grad):
         partial[ci] = acc
 
 
-@njit(**_KERNEL)
+@njit(**JIT)
 def sigmoid_focal_square(start, stop, x, y, params, loss, partial, grad):
     """:func:`sigmoid_focal` for gamma = 2 (its ``params[1]`` is not read)."""
     n = x.size
@@ -221,7 +218,7 @@ def sigmoid_focal_square(start, stop, x, y, params, loss, partial, grad):
         partial[ci] = acc
 
 
-@njit(**_KERNEL)
+@njit(**JIT)
 def huber(start, stop, x, y, params, loss, partial, grad):
     """``params``: (delta, scale)."""
     n = x.size
@@ -245,7 +242,7 @@ def huber(start, stop, x, y, params, loss, partial, grad):
         partial[ci] = acc
 
 
-@njit(**_KERNEL)
+@njit(**JIT)
 def mse(start, stop, x, y, params, loss, partial, grad):
     """(x - y)^2 and 2 (x - y); ``params``: (scale,)."""
     n = x.size

@@ -15,7 +15,7 @@ import math
 
 from numba import njit
 
-from ._numba import JIT, fast_exp
+from ._numba import JIT, fast_exp, shifted_difference
 
 
 @njit(**JIT)
@@ -67,19 +67,21 @@ def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, s
             continue
         y = labels[i]
         m = _row_max(row)
-        dot = zero  # sum_c w_c z_c, for label smoothing
-        if smoothing != 0:
-            if weighted:
-                for j in range(c):
-                    dot += class_weight[j] * row[j]
-            else:
-                for j in range(c):
-                    dot += row[j]
+        # -log p_y = log s - (z_y - m), shifted first as the reference does
         s = _sum_exp(row, m)
-        lse = m + math.log(s)
+        log_s = math.log(s)
         w_y = class_weight[y] if weighted else one
         hard = (one - smoothing) * w_y
-        loss[i] = hard * (lse - row[y]) + eps_c * (lse * total_w - dot) if smoothing != 0 else hard * (lse - row[y])
+        loss[i] = hard * shifted_difference(log_s, row[y], m)
+        if smoothing != 0:
+            shifted = zero  # sum_c w_c (z_c - m)
+            if weighted:
+                for j in range(c):
+                    shifted += class_weight[j] * (row[j] - m)
+            else:
+                for j in range(c):
+                    shifted += row[j] - m
+            loss[i] += eps_c * (log_s * total_w - shifted)
         if want_grad:
             g = grad[i]
             coef = scale * (hard + eps_c * total_w) / s  # S p_c = S exp(z_c - m) / s
@@ -110,7 +112,7 @@ def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma
         y = labels[i]
         m = _row_max(row)
         s = _sum_exp(row, m)
-        log_py = row[y] - m - math.log(s)
+        log_py = -shifted_difference(math.log(s), row[y], m)
         u = -math.expm1(log_py)
         a_y = alpha_scalar * (alpha[y] if per_class else one)
         if gamma == 0:
@@ -122,8 +124,9 @@ def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma
         loss[i] = -a_y * u_g * log_py
         if want_grad:
             p_y = math.exp(log_py)
+            # gamma = 0 has no focal term (its 0 * p_y log p_y would be NaN at a label logit of -inf)
             ratio = log_py / u if u > 0 else -one
-            coef = scale * a_y * u_g * (one - gamma * p_y * ratio)
+            coef = scale * a_y * u_g * (one - gamma * p_y * ratio) if gamma != 0 else scale * a_y
             g = grad[i]
             k = coef / s
             for j in range(c):
