@@ -109,3 +109,19 @@ def test_ci_runs_the_readme_test_command():
     ci_command = (root / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci_command.endswith("python -m pytest")
     assert f"\n{ci_command}\n" in (root / "README.md").read_text()
+
+
+def test_declared_python_and_the_parquet_reader_floor():
+    """Python >= 3.11 (the CLI imports tomllib; CI tests 3.11), and a pyarrow floor past
+    the releases that run code from a crafted Parquet file (CVE-2023-47248, fixed in 14.0.1)."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    python = SpecifierSet(project["requires-python"])
+    assert "3.10.99" not in python and "3.11.0" in python
+    pyarrow = next(Requirement(r) for r in project["optional-dependencies"]["data"] if r.startswith("pyarrow"))
+    assert not any(v in pyarrow.specifier for v in ("14.0.0", "14.0.1", "16.1.0")) and "17.0.0" in pyarrow.specifier
