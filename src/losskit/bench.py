@@ -742,6 +742,12 @@ def bench_command(names, quick, repeat, threads, no_memory, no_peers, no_compile
     if list_only:
         click.echo(_listing(quick))
         return
+    if markdown_file:  # refuse a file that cannot be written now, not after minutes of timing
+        try:
+            open(markdown_file, "a").close()
+        except OSError as error:
+            raise click.BadParameter(f"must be a file that can be written; received {markdown_file!r} "
+                                     f"({error.strerror or error})", param_hint="--markdown") from None
     run(names, quick=quick, repeat=repeat, threads=threads, memory=not no_memory, peers=not no_peers,
         compile=not no_compile, markdown_file=markdown_file,
         command=command_text(names, quick, repeat, threads or _cores(), no_memory, no_peers, no_compile))

@@ -117,6 +117,7 @@ def markdown_table(selected) -> str:
 
 
 if click is not None:
+    from .compare.commands import user_errors  # every command refuses bad input one way: exit 2, one line
 
     @click.group(invoke_without_command=True)
     @click.pass_context
@@ -242,11 +243,9 @@ if click is not None:
         options = {"gradient": gradient and _load_function(gradient, "--gradient"),
                    "hessian": hessian and _load_function(hessian, "--hessian"), "link": link}
         setting = dict(_parse_param(p) for p in params) if params else None
-        try:
+        with user_errors():  # a defined loss with --gradient, a bad parameter, structured
             spec = resolve(loss, **options)
             report = check(spec, params=setting, grid=grid, seed=SEED if seed is None else seed)
-        except (ValueError, TypeError) as error:  # a defined loss with --gradient, a bad parameter, structured
-            raise click.UsageError(str(error)) from error
         click.echo(report.to_json(indent=2) if as_json else str(report))
         if not report.passed:
             raise SystemExit(1)
@@ -471,8 +470,12 @@ if click is not None:
         return what
 
     def _check_out(ctx, param, value):
+        from pathlib import Path
+
         if value is not None and not value.lower().endswith((".png", ".svg")):
             raise click.BadParameter(f"must end in .png or .svg; received {value!r}")
+        if value is not None and not Path(value).absolute().parent.is_dir():
+            raise click.BadParameter(f"must be a file in an existing folder; received {value!r}")
         return value
 
     @app.command("plot")
@@ -499,14 +502,12 @@ if click is not None:
         for name in names:
             _lookup(name)
         out = out or f"{preset or '_'.join(names)}.png"
-        try:
+        with user_errors():  # a bad parameter, an --out folder that does not exist or cannot be written
             import matplotlib.pyplot as plt
 
             fig = plot_losses(list(names), params=params, what=what, link=link, out=out,
                               title=preset and f"losskit plot --preset {preset}")
             plt.close(fig)
-        except (ValueError, TypeError) as error:
-            raise click.UsageError(str(error)) from error
         click.echo(out)
 
 
@@ -541,11 +542,9 @@ if click is not None:
         from .recommend import recommend
         from .recommend.data import load_table
 
-        try:
+        with user_errors():
             table = load_table(data, target, features)
             rec = recommend(table.y, table.X, metric, top=top, task=task)
-        except (ValueError, TypeError, OSError) as error:
-            raise click.UsageError(str(error)) from error
         if as_json:
             import json
 

@@ -97,33 +97,37 @@ def compare(data, target=None, *, losses="auto", model: str = "linear", folds: i
             settings (see :mod:`losskit.compare.store`); by default it is refused.
         progress: ``progress(record, done, total)`` after each saved trial.
     """
-    from .runner import build, execute
-    from .store import RunFolder
+    from .runner import build, check_execution, execute
+    from .store import RunFolder, run_lock
 
     config, data_arrays, notes = build(data, target, losses=losses, model=model, folds=folds, seeds=seeds,
                                        metric=metric, baseline=baseline, features=features,
                                        eval_target=eval_target, l2=l2, max_epochs=max_epochs, patience=patience,
                                        task=task)
-    folder = RunFolder.open(out, config, reuse=reuse, overwrite=overwrite)
-    if folder.records:
-        notes.append(f"resumed: {len(folder.records)} finished trials kept from {folder.path}")
-    execute(folder, data_arrays, jobs=jobs, executor=executor, ray_address=ray_address, progress=progress)
-    return finish(folder, notes, write_report=report)
+    check_execution(jobs, executor)
+    with run_lock(out):  # every input is checked first; then the folder is ours until the run ends
+        folder = RunFolder.open(out, config, reuse=reuse, overwrite=overwrite)
+        if folder.records:
+            notes.append(f"resumed: {len(folder.records)} finished trials kept from {folder.path}")
+        execute(folder, data_arrays, jobs=jobs, executor=executor, ray_address=ray_address, progress=progress)
+        return finish(folder, notes, write_report=report)
 
 
 def finish(folder, notes, *, write_report: bool = True) -> Comparison:
     """Summarise the folder's records; write summary.csv and report.html."""
     from .stats import summarize
+    from .store import atomic_write, folder_errors
 
     config = folder.config
     records = list(folder.records.values())
     n_train, n_test = sizes(config)
     rows = summarize(records, config.metrics[0], config.baseline, n_train=n_train, n_test=n_test)
-    summary_frame(config, records).to_csv(folder.path / "summary.csv", index=False)
     report_path = None
-    if write_report:
-        from .report import write_report as write
+    with folder_errors(folder.path):
+        atomic_write(folder.path / "summary.csv", summary_frame(config, records).to_csv(index=False))
+        if write_report:
+            from .report import write_report as write
 
-        report_path = write(folder.path)
+            report_path = write(folder.path)
     total = len(config.losses) * config.folds * config.seeds
     return Comparison(config, records, rows, folder.path, report_path, notes, len(records) == total)

@@ -8,6 +8,7 @@ the file is read relative to the file.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from pathlib import Path
@@ -15,8 +16,35 @@ from pathlib import Path
 import click
 import tomllib
 
-# errors of the user's making: the library raises these with a message naming the argument
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ConnectionError, ImportError)
+# errors of the user's making: the library raises these with a message naming the argument;
+# OSError and MemoryError too (a file or folder that cannot be read or written, data too large)
+USER_ERRORS = (ValueError, TypeError, OSError, MemoryError, ImportError)
+
+
+class Refused(click.ClickException):
+    """A user error: one line on stderr ("Error: ..."), exit status 2, no traceback."""
+
+    exit_code = 2
+
+
+def error_text(error: BaseException) -> str:
+    """One line saying what is wrong: the library's house message, or the OS's reason and file."""
+    if isinstance(error, MemoryError):
+        return f"not enough memory ({error or 'MemoryError'}); use smaller data, or fewer --jobs"
+    if isinstance(error, OSError) and error.strerror:  # raised by the OS, not by losskit
+        return f"{error.strerror}: {str(error.filename)!r}" if error.filename else error.strerror
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Around a command's work: an error of the user's making exits 2 with one line."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except USER_ERRORS as error:
+        raise Refused(error_text(error)) from None
 
 
 def _csv(value):
@@ -26,9 +54,9 @@ def _csv(value):
 def _read_config(path: str) -> dict:
     file = Path(path)
     try:
-        settings = tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise click.BadParameter(f"must be a readable TOML file; received {path!r} ({error})",
+        settings = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise click.BadParameter(f"must be a readable UTF-8 TOML file; received {path!r} ({error_text(error)})",
                                  param_hint="--config") from None
     data = settings.get("data")
     if isinstance(data, str) and not Path(data).is_absolute() and (file.parent / data).exists():
@@ -55,14 +83,39 @@ def merged(ctx: click.Context, config_file: str | None, names) -> dict:
     return out
 
 
-def _console():
+def _console(**kwargs):
+    """stderr, messages unwrapped (soft_wrap): a message is one line whatever the terminal's width."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True, **kwargs)
+
+
+def say(console, text: str, style: str | None = None) -> None:
+    """Print ``text`` as it is: user data (column names, labels, paths) is never read as markup."""
+    console.print(text, style=style, markup=False, highlight=False)
+
+
+class _Bar:
+    """A rich progress bar drawn only from its first update, so that every input error is
+    reported before any bar (``update`` comes after the checks); stopped on leaving ``with``."""
+
+    def __init__(self, progress, description: str):
+        self.progress = progress
+        self.task = progress.add_task(description, total=None, last="")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def update(self, text: str, done: int, total: int) -> None:
+        self.progress.start()  # a no-op once started
+        self.progress.update(self.task, completed=done, total=total, last=text)
 
 
 def progress_bar(console, description: str):
-    """A rich progress bar; returns (progress, callback for ``execute``)."""
+    """A rich progress bar; returns (the bar, a callback for ``execute``: (record, done, total))."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -72,33 +125,36 @@ def progress_bar(console, description: str):
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=console, transient=False)
-    task = bar.add_task(description, total=None, last="")
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[last]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=False)
+    bar = _Bar(progress, description)
 
     def update(record, done, total):
         last = "" if record is None else f"{record['label']} fold {record['fold']} seed {record['seed']}"
-        bar.update(task, completed=done, total=total, last=last)
+        bar.update(last, done, total)
     return bar, update
 
 
 def print_summary(comparison, console=None) -> None:
-    """The primary metric's summary as a table on stdout."""
+    """The primary metric's summary as a table on stdout (the title a line of its own, unwrapped)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = console or Console(width=None if sys.stdout.isatty() else 140)
+    console = console or Console(width=None if sys.stdout.isatty() else 140, soft_wrap=True)
     config, metric = comparison.config, comparison.metric
-    table = Table(title=f"{metric} on the test folds: {config.folds} folds x {config.seeds} seeds; mean and 95% CI; "
-                        f"paired corrected t-test vs {config.baseline}, Holm-adjusted")
+    say(console, f"{metric} on the test folds: {config.folds} folds x {config.seeds} seeds; mean and 95% CI; "
+                 f"paired corrected t-test vs {config.baseline}, Holm-adjusted")
+    table = Table()
     for column in ("rank", "loss", "n", metric, "95% CI", "diff vs baseline", "p (Holm)", "W/T/L"):
-        table.add_column(column, justify="left" if column == "loss" else "right", no_wrap=column == "loss")
+        table.add_column(Text(column), justify="left" if column == "loss" else "right", no_wrap=column == "loss")
     for r in comparison.rows:
         baseline = r.is_baseline
-        table.add_row(str(r.rank), r.label, str(r.n), f"{r.mean:.4g}", f"[{r.ci_low:.4g}, {r.ci_high:.4g}]",
-                      "" if baseline else f"{r.diff:+.3g}", "baseline" if baseline else _p(r.p_holm),
-                      "" if baseline else f"{r.wins}/{r.ties}/{r.losses}")
+        cells = (str(r.rank), r.label, str(r.n), f"{r.mean:.4g}", f"[{r.ci_low:.4g}, {r.ci_high:.4g}]",
+                 "" if baseline else f"{r.diff:+.3g}", "baseline" if baseline else _p(r.p_holm),
+                 "" if baseline else f"{r.wins}/{r.ties}/{r.losses}")
+        table.add_row(*map(Text, cells))  # Text: a label such as "[/]" is shown, not parsed
     console.print(table)
 
 
@@ -163,30 +219,38 @@ def run_compare(s: dict, *, reuse=False, overwrite=False, report=True, console=N
     from . import compare
 
     console = console or _console()
-    out = s["out"] or f"compare-{Path(str(s['data'])).stem}-{s['target']}"
-    features = _csv(s["features"]) if isinstance(s["features"], str) else s["features"]
-    bar, update = progress_bar(console, "compare")
-    try:
-        with bar:
-            comparison = compare(
-                s["data"], s["target"], losses=s["losses"], model=s["model"], folds=s["folds"], seeds=s["seeds"],
-                metric=s["metric"], baseline=s["baseline"], features=features, eval_target=s["eval_target"],
-                l2=s["l2"], max_epochs=s["max_epochs"], patience=s["patience"], task=s["task"], out=out,
-                jobs=s["jobs"], executor=s["executor"], ray_address=s["ray_address"], reuse=reuse,
-                overwrite=overwrite, report=report, progress=update)
-    except KeyboardInterrupt:
-        from .store import read_records
+    with user_errors():
+        if not isinstance(s["data"], str):
+            raise ValueError(f"compare: DATA must be a file path or a bundled dataset name; received {s['data']!r}")
+        out = s["out"] or f"compare-{Path(s['data']).stem}-{s['target']}"
+        features = _csv(s["features"]) if isinstance(s["features"], str) else s["features"]
+        bar, update = progress_bar(console, "compare")
+        try:
+            with bar:
+                comparison = compare(
+                    s["data"], s["target"], losses=s["losses"], model=s["model"], folds=s["folds"], seeds=s["seeds"],
+                    metric=s["metric"], baseline=s["baseline"], features=features, eval_target=s["eval_target"],
+                    l2=s["l2"], max_epochs=s["max_epochs"], patience=s["patience"], task=s["task"], out=out,
+                    jobs=s["jobs"], executor=s["executor"], ray_address=s["ray_address"], reuse=reuse,
+                    overwrite=overwrite, report=report, progress=update)
+        except KeyboardInterrupt:
+            from .store import read_records
 
-        kept = len(read_records(out)) if Path(out).is_dir() else 0
-        console.print(f"[yellow]interrupted[/]: {kept} finished trials are saved in {out}; "
-                      "run the same command to resume.")
-        sys.exit(130)
-    except USER_ERRORS as error:
-        raise click.UsageError(str(error)) from None
+            kept = len(read_records(out, repair=False)) if Path(out).is_dir() else 0
+            interrupted(console, f"{kept} finished trials are saved in {out}")
     for note in comparison.notes:
-        console.print(f"note: {note}")
+        say(console, f"note: {note}")
     print_summary(comparison)
     click.echo(f"trials: {comparison.out / 'trials.jsonl'}")
     if comparison.report:
         click.echo(f"report: {comparison.report}")
     return comparison
+
+
+def interrupted(console, saved: str):
+    """Ctrl-C: say what is kept and how to resume (one unwrapped line), exit 130."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("interrupted", "yellow"), f": {saved}; run the same command to resume."),
+                  highlight=False)
+    sys.exit(130)

@@ -183,8 +183,11 @@ class Data:
 def resolve_path(data: str) -> Path:
     """A file path, or the name of a dataset bundled with losskit (``losskit.datasets``)."""
     path = Path(data)
-    if path.exists():
+    if path.is_file():
         return path
+    if path.exists():
+        raise fail("DATA", "a CSV, Parquet or .npy file", f"{data!r}, which is a folder, not a file"
+                   if path.is_dir() else f"{data!r}, which is not a regular file")
     try:
         from .. import datasets
 
@@ -206,7 +209,6 @@ def load_data(data: str, target: str | None, features=None, eval_target: str | N
     from ..recommend.data import frame_to_table, load_table
 
     path = resolve_path(data)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
     if eval_target is None:
         table = load_table(path, target, features)
         y_eval = table.y
@@ -226,8 +228,30 @@ def load_data(data: str, target: str | None, features=None, eval_target: str | N
         y_eval = frame[eval_target].to_numpy(dtype=np.float64)
     if table.X is None:
         raise fail("DATA", "a table with at least one feature column", f"only the target {target!r}")
-    return Data(np.asarray(table.X, dtype=np.float64), np.asarray(table.y), y_eval, table.features,
-                table.notes, sha)
+    X = np.asarray(table.X, dtype=np.float64)
+    _check_finite(np.asarray(table.y), f"the target column {target!r}", "rescale or clean it")
+    _check_finite(y_eval, f"the --eval-target column {eval_target!r}", "rescale or clean it")
+    for j, name in enumerate(table.features):
+        _check_finite(X[:, j], f"the feature column {name!r}", "rescale or clean it, or leave it out of --features")
+    with open(path, "rb") as f:  # hashed only once read and checked (a folder or a bad file fails above)
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    return Data(X, np.asarray(table.y), y_eval, table.features, table.notes, sha)
+
+
+# Larger magnitudes overflow float64 in the squares and sums that training and metrics take
+# (MSE, standardisation, plots): refuse them up front rather than fail after every trial.
+MAX_MAGNITUDE = 1e150
+
+
+def _check_finite(values: np.ndarray, what: str, todo: str) -> None:
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        return  # class labels (text) are coded later
+    values = values.astype(np.float64, copy=False)
+    bad = ~(np.abs(values) <= MAX_MAGNITUDE)  # NaN and inf fail the comparison too
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise fail(what, f"finite numbers of magnitude at most {MAX_MAGNITUDE:g}",
+                   f"{int(bad.sum())} value(s) outside, the first {values[row]:g} at row {row}; {todo}")
 
 
 def check_protocol(task: str, y: np.ndarray, folds: int, seeds: int) -> None:
@@ -245,3 +269,27 @@ def check_protocol(task: str, y: np.ndarray, folds: int, seeds: int) -> None:
         if small:
             shown = ", ".join(f"class {c!r} has {k}" for c, k in small)
             raise fail("DATA", f"at least {folds} rows of every class for stratified --folds {folds}", shown)
+
+
+def check_inner_split(config: CompareConfig, y: np.ndarray, split: dict) -> None:
+    """Refuse folds whose training rows cannot hold the models' inner validation split.
+
+    Mirrors ``models._split``: where every class has two training rows, the split is stratified
+    and scikit-learn needs at least one row per class on each side of it."""
+    from .models import VAL_FRACTION, inner_split_sizes
+
+    if config.task not in ("binary", "multiclass"):
+        return
+    classes, counts = np.unique(y, return_counts=True)
+    for (fold, seed), (train, _) in split.items():
+        n_val, n_fit = inner_split_sizes(len(train))
+        in_train = np.unique(y[train], return_counts=True)[1]
+        if in_train.min() >= 2 and min(n_val, n_fit) < len(in_train):
+            shown = ", ".join(f"{c!r}: {k}" for c, k in zip(classes.tolist(), counts.tolist()))
+            more = next((k for k in range(config.folds + 1, len(y) // 2 + 1)
+                         if min(inner_split_sizes(len(y) - -(-len(y) // k))) >= len(classes)), None)
+            hint = f"use --folds {more} or more, or more rows" if more else "use more rows, or merge rare classes"
+            raise fail("DATA", f"training folds whose inner validation split ({VAL_FRACTION:g} of them, "
+                       f"stratified) holds every one of the {len(classes)} classes",
+                       f"{len(y)} rows: {len(train)} per training fold with --folds {config.folds}, "
+                       f"{n_val} of them for validation (class counts {shown}); {hint}")

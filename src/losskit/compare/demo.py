@@ -32,7 +32,7 @@ def run_demo(out="losskit-demo", *, folds: int = 5, seeds: int = 3, jobs: int | 
     from .. import datasets
     from ..recommend import recommend
     from ..recommend.data import load_table
-    from .commands import _console, run_compare
+    from .commands import _console, run_compare, say
 
     console = console or _console()
     jobs = jobs or min(2, os.cpu_count() or 1)
@@ -43,7 +43,7 @@ def run_demo(out="losskit-demo", *, folds: int = 5, seeds: int = 3, jobs: int | 
         console.rule(f"[bold]{title}[/] ({part['data']})")
         table = load_table(datasets.path(part["data"]), part["target"], part.get("features"))
         rec = recommend(table.y, table.X, metric=part["metric"].split(",")[0], top=3)
-        console.print("recommend:\n" + str(rec))
+        say(console, "recommend:\n" + str(rec))
         settings = {k: None for k in ("baseline", "features", "eval_target", "task", "ray_address")}
         settings.update(losses="auto", model="linear", folds=folds, seeds=seeds, l2=0.0, max_epochs=200,
                         patience=15, jobs=jobs, executor="local", out=str(Path(out) / name), **part)
@@ -62,4 +62,7 @@ def register(app: click.Group) -> None:
     @click.option("--jobs", default=None, type=int, help="trials in parallel (default: up to 2)")
     def demo_command(out, folds, seeds, jobs):
         """Recommend, compare and report on the two bundled datasets (no arguments, no network)."""
-        run_demo(out, folds=folds, seeds=seeds, jobs=jobs)
+        from .commands import user_errors
+
+        with user_errors():
+            run_demo(out, folds=folds, seeds=seeds, jobs=jobs)

@@ -74,12 +74,21 @@ def _features(X, name: str) -> np.ndarray:
     return X
 
 
+VAL_FRACTION = 0.2  # of a fold's training rows, for early stopping
+
+
+def inner_split_sizes(n: int, val_fraction: float = VAL_FRACTION) -> tuple[int, int]:
+    """(validation rows, fitting rows) of ``n`` training rows, as ``train_test_split`` makes them."""
+    n_val = math.ceil(val_fraction * n)
+    return n_val, n - n_val
+
+
 def _split(n: int, y: np.ndarray, adapter: Adapter, seed: int, val_fraction: float, stratify):
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < val_fraction < 1.0:
         raise _fail("val_fraction", "in (0, 1)", repr(val_fraction))
-    n_val = math.ceil(val_fraction * n)
+    n_val = inner_split_sizes(n, val_fraction)[0]
     if n - n_val < 2 or n_val < 1:
         raise _fail("training rows", f"enough for an inner validation split of {val_fraction:g}", f"{n} row(s)")
     classification = adapter.task in ("binary", "multiclass")
@@ -99,7 +108,7 @@ def _split(n: int, y: np.ndarray, adapter: Adapter, seed: int, val_fraction: flo
 
 
 def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "linear", seed: int = 0, monitor=None,
-                l2: float = 0.0, max_epochs: int = 200, patience: int = 15, val_fraction: float = 0.2,
+                l2: float = 0.0, max_epochs: int = 200, patience: int = 15, val_fraction: float = VAL_FRACTION,
                 stratify=None, batch_size: int = _BATCH, lr: float | None = None, rounds: int = _GBDT["rounds"],
                 early_stopping_rounds: int = _GBDT["early_stopping"]) -> Fit:
     """Train ``model`` with ``adapter``'s loss on ``(X_train, y_train)``; predict ``X_test``.

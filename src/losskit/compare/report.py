@@ -629,23 +629,36 @@ def write_report(run_dir) -> Path:
         summaries = _summaries(config, records)
         if summaries:
             parts.append(section_summary(config, summaries))
-            parts.append(section_metric_plot(config, summaries, labels, colors))
-        parts.append(section_learning(config, records, labels, colors))
+            parts.append(_panel("metric plot", section_metric_plot, config, summaries, labels, colors))
+        parts.append(_panel("learning curves", section_learning, config, records, labels, colors))
         if not any(r.get("prediction") for r in records):
             pass  # records without test predictions (e.g. embeddings): no residuals or reliability to draw
         elif config.get("task") in ("binary", "multiclass"):
-            parts.append(section_reliability(records, labels, colors))
+            parts.append(_panel("reliability", section_reliability, records, labels, colors))
         else:
-            parts.append(section_residuals(records, labels, colors))
-        parts.append(section_losses(config))
+            parts.append(_panel("residuals", section_residuals, records, labels, colors))
+        parts.append(_panel("losses", section_losses, config))
     if tune is not None:
-        parts.append(section_tune(tune))
+        parts.append(_panel("tuning", section_tune, tune))
     if records:
         parts.append(section_trials(config, records))
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n<h1>{_e(title)}</h1>\n"
             + "".join(parts) + "</body></html>\n")
+    from .store import atomic_write
+
     out = run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
+    atomic_write(out, page)
     return out
+
+
+def _panel(name: str, section, *args) -> str:
+    """One section of the report; one that cannot be drawn (data matplotlib cannot lay out, say)
+    becomes a note, and the rest of the report is still written."""
+    try:
+        return section(*args)
+    except Exception as error:  # noqa: BLE001 - a figure is a view: its failure must not cost the others
+        _pyplot().close("all")
+        return _section(f"failed-{name.replace(' ', '-')}", name.capitalize(),
+                        _note(f"This panel could not be drawn ({type(error).__name__}: {error})."))

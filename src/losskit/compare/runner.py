@@ -22,6 +22,7 @@ from .config import (
     CompareConfig,
     Data,
     LossChoice,
+    check_inner_split,
     check_protocol,
     fail,
     load_data,
@@ -88,6 +89,7 @@ def build(data: str, target: str | None, *, losses="auto", model: str = "linear"
         folds=folds, seeds=seeds, metrics=tuple(metric_names), features=None if features is None else tuple(features),
         eval_target=eval_target, l2=float(l2), max_epochs=int(max_epochs), patience=int(patience),
         n_rows=len(d.y), n_classes=n_classes, data_sha256=d.sha256)
+    check_inner_split(config, d.y, splits(config, d.y))
     return config, d, notes
 
 
@@ -192,9 +194,36 @@ def run_trial(trial: Trial, config: CompareConfig, data: Data) -> dict:
 # Each yields finished records as they come; the caller saves each one at once.
 
 _WORKER: dict = {}
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _init_worker(config: CompareConfig, data: Data) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` dies, however it dies (kill -9 included): otherwise an
+    orphaned worker runs on, holding its memory and the parent's stdout (a reader of that pipe
+    would wait forever). Linux: the kernel's parent-death signal; everywhere: a watching thread."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="losskit-parent-watch", daemon=True).start()
+
+
+def _init_worker(config: CompareConfig, data: Data, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with(parent)
     import torch
 
     torch.set_num_threads(1)
@@ -223,7 +252,7 @@ def run_local(todo: list[Trial], config: CompareConfig, data: Data, jobs: int = 
 
     # spawn, not fork: a forked child of a process that has run torch can hang in its thread pools
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(config, data))
+                               initializer=_init_worker, initargs=(config, data, os.getpid()))
     pending = {pool.submit(_run_in_worker, t) for t in todo}
     try:
         while pending:
@@ -272,16 +301,21 @@ def _ray_trial(trial: Trial, config: CompareConfig, data: Data) -> dict:
     return run_trial(trial, config, data)
 
 
+def check_execution(jobs, executor) -> None:
+    """Refuse a bad ``jobs`` or ``executor`` (before the run folder is touched)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise fail("--jobs", "an integer >= 1", repr(jobs))
+    if executor not in EXECUTORS:
+        raise fail("--executor", f"one of {', '.join(EXECUTORS)}", repr(executor))
+
+
 def execute(folder: RunFolder, data: Data, *, jobs: int = 1, executor: str = "local", ray_address=None,
             progress=None) -> int:
     """Run the trials the folder lacks; save each as it finishes. Returns how many ran.
 
     ``progress(record, done, total)`` is called after each save (and once
     before the first, with ``record=None``)."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise fail("--jobs", "an integer >= 1", repr(jobs))
-    if executor not in EXECUTORS:
-        raise fail("--executor", f"one of {', '.join(EXECUTORS)}", repr(executor))
+    check_execution(jobs, executor)
     config = folder.config
     everything = trials(config, data.y)
     todo = [t for t in everything if t.key not in folder.records]

@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import domains as D
 from .config import LossChoice, fail
+from .store import atomic_write, folder_errors, run_lock
 
 L2_RANGE = (1e-6, 1.0)
 # the search's folds come from a shuffle the closing compare (seeds 0, 1, ...) never uses
@@ -170,88 +171,90 @@ def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: 
     n_train, n_test = len(data_arrays.y) - len(data_arrays.y) // folds, len(data_arrays.y) // folds
     evaluator = Evaluator(config, data_arrays)
 
-    state = Path(out) / "tune"
-    _claim(state, {"config": config.as_dict(), "params": [s.__dict__ for s in spaces], "l2": l2, "grid": grid,
-                   "trials": trials, "confirm_seeds": confirm_seeds}, overwrite)
-    total = (len(spaces) + bool(l2)) * grid + trials
-    done = [0]
+    # every input is checked; from here the folder is this run's (the closing compare re-enters the lock)
+    with run_lock(out), folder_errors(out):
+        state = Path(out) / "tune"
+        _claim(state, {"config": config.as_dict(), "params": [s.__dict__ for s in spaces], "l2": l2, "grid": grid,
+                       "trials": trials, "confirm_seeds": confirm_seeds}, overwrite)
+        total = (len(spaces) + bool(l2)) * grid + trials
+        done = [0]
 
-    def tick(text):
-        done[0] += 1
-        if progress is not None:
-            progress(text, done[0], total)
+        def tick(text):
+            done[0] += 1
+            if progress is not None:
+                progress(text, done[0], total)
 
-    # 1. validation curves, each point kept in curves.jsonl as it finishes
-    kept = _read_jsonl(state / "curves.jsonl")
-    curves = []
-    axes = [(s.name, s.grid(grid)) for s in spaces] + ([("l2", list(np.geomspace(*L2_RANGE, grid)))] if l2 else [])
-    for name, values in axes:
-        means, lows, highs = [], [], []
-        for value in values:
-            key = f"{name}={value!r}"
-            if key not in kept:
-                setting = {**fixed, **center, **({name: value} if name != "l2" else {})}
-                scores = list(evaluator.folds(setting, value if name == "l2" else 0.0))
-                kept[key] = {"key": key, "scores": scores}
-                _append_jsonl(state / "curves.jsonl", kept[key])
-            tick(f"curve {key}")
-            mean, low, high, _ = corrected_t(np.asarray(kept[key]["scores"]), n_train=n_train, n_test=n_test)
-            means.append(mean), lows.append(low), highs.append(high)
-        curves.append({"param": name, "values": [float(v) for v in values], "mean": means, "ci_low": lows,
-                       "ci_high": highs, "metric": config.metrics[0], "log": name == "l2" or
-                       next(s.log for s in spaces if s.name == name)})
+        # 1. validation curves, each point kept in curves.jsonl as it finishes
+        kept = _read_jsonl(state / "curves.jsonl")
+        curves = []
+        axes = [(s.name, s.grid(grid)) for s in spaces] + ([("l2", list(np.geomspace(*L2_RANGE, grid)))] if l2 else [])
+        for name, values in axes:
+            means, lows, highs = [], [], []
+            for value in values:
+                key = f"{name}={value!r}"
+                if key not in kept:
+                    setting = {**fixed, **center, **({name: value} if name != "l2" else {})}
+                    scores = list(evaluator.folds(setting, value if name == "l2" else 0.0))
+                    kept[key] = {"key": key, "scores": scores}
+                    _append_jsonl(state / "curves.jsonl", kept[key])
+                tick(f"curve {key}")
+                mean, low, high, _ = corrected_t(np.asarray(kept[key]["scores"]), n_train=n_train, n_test=n_test)
+                means.append(mean), lows.append(low), highs.append(high)
+            curves.append({"param": name, "values": [float(v) for v in values], "mean": means, "ci_low": lows,
+                           "ci_high": highs, "metric": config.metrics[0], "log": name == "l2" or
+                           next(s.log for s in spaces if s.name == name)})
 
-    # 2. Bayesian search, resumable through optuna's SQLite storage
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="tune", storage=f"sqlite:///{(state / 'study.db').resolve()}",
-                                load_if_exists=True, direction="maximize" if higher else "minimize",
-                                sampler=optuna.samplers.TPESampler(seed=0),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
+        # 2. Bayesian search, resumable through optuna's SQLite storage
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(study_name="tune", storage=f"sqlite:///{(state / 'study.db').resolve()}",
+                                    load_if_exists=True, direction="maximize" if higher else "minimize",
+                                    sampler=optuna.samplers.TPESampler(seed=0),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
 
-    def objective(trial):
-        setting = {**fixed}
-        for s in spaces:
-            setting[s.name] = trial.suggest_float(s.name, s.low, s.high, log=s.log)
-        strength = trial.suggest_float("l2", *L2_RANGE, log=True) if l2 else 0.0
-        scores = []
-        for i, score in enumerate(evaluator.folds(setting, strength)):
-            scores.append(score)
-            trial.report(float(np.mean(scores)), i)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        return float(np.mean(scores))
+        def objective(trial):
+            setting = {**fixed}
+            for s in spaces:
+                setting[s.name] = trial.suggest_float(s.name, s.low, s.high, log=s.log)
+            strength = trial.suggest_float("l2", *L2_RANGE, log=True) if l2 else 0.0
+            scores = []
+            for i, score in enumerate(evaluator.folds(setting, strength)):
+                scores.append(score)
+                trial.report(float(np.mean(scores)), i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return float(np.mean(scores))
 
-    finished = len([t for t in study.trials if t.state.is_finished()])
-    for _ in range(finished):
-        tick("search (resumed)")
-    for _ in range(max(0, trials - finished)):
-        study.optimize(objective, n_trials=1, catch=(ValueError, FloatingPointError))
-        tick(f"search trial {len(study.trials)}")
-    best = study.best_trial
-    best_params = {k: float(f"{v:.4g}") for k, v in best.params.items()}
+        finished = len([t for t in study.trials if t.state.is_finished()])
+        for _ in range(finished):
+            tick("search (resumed)")
+        for _ in range(max(0, trials - finished)):
+            study.optimize(objective, n_trials=1, catch=(ValueError, FloatingPointError))
+            tick(f"search trial {len(study.trials)}")
+        best = study.best_trial
+        best_params = {k: float(f"{v:.4g}") for k, v in best.params.items()}
 
-    # 3. confirmation: centre vs best, on other shuffles
-    tuned = {**fixed, **{k: v for k, v in best_params.items() if k != "l2"}}
-    base = {**fixed, **{k: float(f"{v:.4g}") for k, v in center.items()}}
-    labels = [LossChoice(spec.name, base), LossChoice(spec.name, tuned)]
-    if labels[0].label == labels[1].label:
-        labels = labels[:1]
-    summary = {
-        "loss": spec.name, "metric": config.metrics[0], "direction": "maximize" if higher else "minimize",
-        "param_curves": curves, "centre": base, "fixed": fixed,
-        "trials": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
-                   for t in study.trials],
-        "best": {"params": best_params, "value": best.value},
-        "note": "the confirmation runs on other shuffles of the same rows the search saw: its gain is optimistic",
-    }
-    (Path(out) / "tune.json").write_text(json.dumps(summary, indent=2))
-    comparison = compare(data, target, losses=[c.as_dict() for c in labels], model=model, folds=folds,
-                         seeds=confirm_seeds, metric=",".join(config.metrics), baseline=labels[0].label,
-                         features=features, eval_target=eval_target, l2=best_params.get("l2", 0.0) if l2 else 0.0,
-                         max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite)
-    comparison.notes[:0] = notes
-    comparison.tuning = summary  # tune.json is written first, so the report already has its section
-    return comparison
+        # 3. confirmation: centre vs best, on other shuffles
+        tuned = {**fixed, **{k: v for k, v in best_params.items() if k != "l2"}}
+        base = {**fixed, **{k: float(f"{v:.4g}") for k, v in center.items()}}
+        labels = [LossChoice(spec.name, base), LossChoice(spec.name, tuned)]
+        if labels[0].label == labels[1].label:
+            labels = labels[:1]
+        summary = {
+            "loss": spec.name, "metric": config.metrics[0], "direction": "maximize" if higher else "minimize",
+            "param_curves": curves, "centre": base, "fixed": fixed,
+            "trials": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
+                       for t in study.trials],
+            "best": {"params": best_params, "value": best.value},
+            "note": "the confirmation runs on other shuffles of the same rows the search saw: its gain is optimistic",
+        }
+        atomic_write(Path(out) / "tune.json", json.dumps(summary, indent=2))
+        comparison = compare(data, target, losses=[c.as_dict() for c in labels], model=model, folds=folds,
+                             seeds=confirm_seeds, metric=",".join(config.metrics), baseline=labels[0].label,
+                             features=features, eval_target=eval_target, l2=best_params.get("l2", 0.0) if l2 else 0.0,
+                             max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite)
+        comparison.notes[:0] = notes
+        comparison.tuning = summary  # tune.json is written first, so the report already has its section
+        return comparison
 
 
 def _claim(state: Path, settings: dict, overwrite: bool) -> None:
@@ -269,17 +272,25 @@ def _claim(state: Path, settings: dict, overwrite: bool) -> None:
 
             _move_aside(state.parent)
     state.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps(settings, indent=2))
+    atomic_write(file, json.dumps(settings, indent=2))
 
 
 def _read_jsonl(file: Path) -> dict:
     """Finished curve points by key; a last line cut short by a kill is ignored (it is rerun)."""
     kept = {}
-    for line in file.read_text().splitlines() if file.exists() else ():
+    lines = file.read_text().splitlines() if file.exists() else []
+    for i, line in enumerate(lines):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            if i == len(lines) - 1:
+                continue
+            record = None
+        if not (isinstance(record, dict) and isinstance(record.get("key"), str)
+                and isinstance(record.get("scores"), list)):
+            raise fail("--out", "a folder whose tune/curves.jsonl holds one curve point per line",
+                       f"line {i + 1} of {str(file)!r}, which is not one; remove that line (or the file, to "
+                       "refit every point), or use another --out")
         kept[record["key"]] = record
     return kept
 
@@ -288,15 +299,20 @@ def _append_jsonl(file: Path, record: dict) -> None:
     import os
 
     with open(file, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        end = f.tell()
+        try:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError:  # a full disk: leave whole lines only
+            f.truncate(end)
+            raise
 
 
 def register(app) -> None:
     import click
 
-    from .commands import USER_ERRORS, _console, print_summary, progress_bar
+    from .commands import _console, interrupted, print_summary, progress_bar, user_errors
 
     @app.command("tune")
     @click.argument("data")
@@ -325,23 +341,16 @@ def register(app) -> None:
         console = _console()
         out = out or f"tune-{Path(data).stem}-{loss}"
         bar, _ = progress_bar(console, "tune")
-        task = bar.tasks[0].id
-
-        def update(text, done, total):
-            bar.update(task, completed=done, total=total, last=text)
-
-        try:
-            with bar:
-                result = tune(data, target, loss=loss, params=list(params) or None, l2=l2, model=model, folds=folds,
-                              metric=metric, grid=grid, trials=trials, confirm_seeds=confirm_seeds,
-                              features=features.split(",") if features else None, eval_target=eval_target,
-                              max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite,
-                              progress=update)
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted[/]: finished work is saved in {out}; run the same command to resume.")
-            raise SystemExit(130) from None
-        except USER_ERRORS as error:
-            raise click.UsageError(str(error)) from None
+        with user_errors():
+            try:
+                with bar:
+                    result = tune(data, target, loss=loss, params=list(params) or None, l2=l2, model=model,
+                                  folds=folds, metric=metric, grid=grid, trials=trials, confirm_seeds=confirm_seeds,
+                                  features=features.split(",") if features else None, eval_target=eval_target,
+                                  max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite,
+                                  progress=bar.update)
+            except KeyboardInterrupt:
+                interrupted(console, f"finished work is saved in {out}")
         best = result.tuning["best"]
         click.echo(f"best {result.tuning['metric']} {best['value']:.4g} at "
                    + ", ".join(f"{k}={v:g}" for k, v in best["params"].items()))

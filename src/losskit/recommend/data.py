@@ -28,6 +28,7 @@ inside the functions, so ``import losskit`` does not import them.
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -143,11 +144,32 @@ def _npy_index(text, width: int, what: str) -> int:
     return i % width
 
 
+def _npy_sizes(path: Path):
+    """(bytes the header claims, bytes the file holds after it, shape, dtype) of a .npy file,
+    read without loading it (numpy's own checks apply to a version 3.0 header: claims 0)."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            return 0, 0, None, None
+        shape, _, dtype = read(f)
+        held = path.stat().st_size - f.tell()
+    return math.prod(shape) * dtype.itemsize, held, shape, dtype
+
+
 def _load_npy(path: Path, target, features) -> Table:
+    # the header is checked before numpy allocates: a 1 kB file may claim 1e11 elements
     try:
-        arr = np.load(path, allow_pickle=False)
+        claimed, held, shape, dtype = _npy_sizes(path)
+        arr = np.load(path, allow_pickle=False) if claimed <= held else None
     except (ValueError, OSError, EOFError) as error:
         raise _fail("DATA", "a readable .npy file", f"{str(path)!r} ({error})") from None
+    if arr is None:
+        raise _fail("DATA", "a complete .npy file", f"{str(path)!r}, whose header claims shape {shape} of "
+                    f"{dtype} ({claimed:,} bytes) but which holds {held:,} bytes of data (a truncated or "
+                    "forged file); write it again with numpy.save")
     if arr.size == 0:
         raise _fail("DATA", "a non-empty array", f"shape {arr.shape} in {str(path)!r}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
