@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def user_errors():
         raise
     except USER_ERRORS as error:
         raise Refused(error_text(error)) from None
+
+
+def default_out(*parts) -> str:
+    """A folder name from the command, data and target: ``compare-data-y`` (a column named
+    ``a/b`` or ``..`` gives a name, not a path)."""
+    return "-".join(re.sub(r"[^\w.=+-]+", "_", str(p)).strip(".") or "_" for p in parts)
 
 
 def _csv(value):
@@ -222,7 +229,7 @@ def run_compare(s: dict, *, reuse=False, overwrite=False, report=True, console=N
     with user_errors():
         if not isinstance(s["data"], str):
             raise ValueError(f"compare: DATA must be a file path or a bundled dataset name; received {s['data']!r}")
-        out = s["out"] or f"compare-{Path(s['data']).stem}-{s['target']}"
+        out = s["out"] or default_out("compare", Path(s["data"]).stem, s["target"])
         features = _csv(s["features"]) if isinstance(s["features"], str) else s["features"]
         bar, update = progress_bar(console, "compare")
         try:

@@ -312,7 +312,7 @@ def _append_jsonl(file: Path, record: dict) -> None:
 def register(app) -> None:
     import click
 
-    from .commands import _console, interrupted, print_summary, progress_bar, user_errors
+    from .commands import _console, default_out, interrupted, print_summary, progress_bar, user_errors
 
     @app.command("tune")
     @click.argument("data")
@@ -339,7 +339,7 @@ def register(app) -> None:
         """Validation curves and Bayesian search (optuna) over a loss's parameters and L2; then a
         compare of the default vs the best setting, all in OUT/report.html. Resumable."""
         console = _console()
-        out = out or f"tune-{Path(data).stem}-{loss}"
+        out = out or default_out("tune", Path(data).stem, loss)
         bar, _ = progress_bar(console, "tune")
         with user_errors():
             try:
