@@ -97,9 +97,9 @@ def _console(**kwargs):
     return Console(stderr=True, soft_wrap=True, **kwargs)
 
 
-def say(console, text: str, style: str | None = None) -> None:
+def say(console, text: str) -> None:
     """Print ``text`` as it is: user data (column names, labels, paths) is never read as markup."""
-    console.print(text, style=style, markup=False, highlight=False)
+    console.print(text, markup=False, highlight=False)
 
 
 class _Bar:

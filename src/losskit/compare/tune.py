@@ -34,6 +34,8 @@ from .config import LossChoice, fail
 from .store import atomic_write, folder_errors, run_lock
 
 L2_RANGE = (1e-6, 1.0)
+# a domain end this far out is a guard against overflow (e.g. focal's gamma <= 1e6), not a range to search
+UNBOUNDED = 1e6
 # the search's folds come from a shuffle the closing compare (seeds 0, 1, ...) never uses
 SEARCH_SEED = 10_000
 
@@ -57,13 +59,13 @@ def default_space(param, center: float) -> Space:
 
     (0, inf): log, centre/10 .. centre*10; [0, inf): linear 0 .. 2*centre+1;
     a bounded interval: the interval (open ends moved in by 1e-3);
-    (-inf, inf): linear centre-3 .. centre+3."""
+    (-inf, inf): linear centre-3 .. centre+3. An end at or beyond ``UNBOUNDED`` counts as infinite."""
     dom = param.domain
     if not isinstance(dom, D.Interval):
         raise fail("--param", "a real parameter with an interval domain", f"{param.name} (kind {param.kind})")
     lo = dom.low + (1e-3 if not dom.low_closed else 0.0)
     hi = dom.high - (1e-3 if not dom.high_closed else 0.0)
-    if math.isfinite(dom.low) and math.isfinite(dom.high):
+    if abs(dom.low) < UNBOUNDED and abs(dom.high) < UNBOUNDED:
         return Space(param.name, lo, hi, False)
     if dom.low == 0 and not dom.low_closed:
         c = center if center and center > 0 else 1.0
