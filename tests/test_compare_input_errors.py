@@ -166,3 +166,14 @@ def test_messages_are_whole_lines_in_a_narrow_terminal_and_a_long_path(tmp_path)
     assert f"note: resumed: 2 finished trials kept from {out}" in again.stderr.splitlines()
     assert "rmse on the test folds: 2 folds x 1 seeds; mean and 95% CI; paired corrected t-test vs mse, " \
            "Holm-adjusted" in again.stdout.splitlines()
+
+
+def test_memory_and_os_errors_become_one_line_exit_2(tmp_path):
+    from losskit.compare.commands import Refused, user_errors
+
+    with pytest.raises(Refused) as memory, user_errors():
+        raise MemoryError("Unable to allocate 745. GiB for an array with shape (100000000000,)")
+    with pytest.raises(Refused) as denied, user_errors():
+        open(tmp_path, "w")  # noqa: SIM115 - a folder: IsADirectoryError, even for root
+    assert memory.value.exit_code == 2 and memory.value.message.startswith("not enough memory (Unable to allocate")
+    assert denied.value.exit_code == 2 and denied.value.message == f"Is a directory: {str(tmp_path)!r}"
