@@ -38,14 +38,28 @@ def _backend(x) -> str:
     return f"{module}.{type(x).__name__}"
 
 
-def namespace(loss: str, arrays: dict):
+ACCEPTED = "an array (NumPy, PyTorch or JAX), a number or a list/tuple of numbers"
+
+
+def _received(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def namespace(loss: str, arrays: dict, required=()):
     """Return ``(xp, arrays)`` for the named arrays of one call.
 
-    ``arrays`` maps argument names to values; ``None`` entries are skipped.
+    ``arrays`` maps argument names to values; ``None`` entries are skipped,
+    except for the names in ``required``, which must be given.
     Python lists, tuples and numbers are converted to NumPy only when no
     argument is an array of another backend: a torch tensor next to a list is
     an error, so nothing is moved between backends behind the user's back.
+    Anything else (a string, a dict, an object) is a TypeError naming the
+    argument.
     """
+    for name in required:
+        if arrays.get(name) is None:
+            raise TypeError(f"{loss}: {name} must be {ACCEPTED}; received NoneType None")
     given = {k: v for k, v in arrays.items() if v is not None}
     if given and all(_is_torch(v) for v in given.values()):
         # the common case, decided without array_api_compat's cached type checks,
@@ -63,7 +77,7 @@ def namespace(loss: str, arrays: dict):
         raise TypeError(f"{loss}: all arrays must come from one backend; received {received}")
     for name, value in foreign.items():
         if not isinstance(value, (list, tuple, int, float, np.generic)) or isinstance(value, bool):
-            raise TypeError(f"{loss}: {name} must be an array; received {type(value).__name__}")
+            raise TypeError(f"{loss}: {name} must be {ACCEPTED}; received {_received(value)}")
     if foreign and kinds and "numpy" not in kinds:
         backend = _backend(next(iter(native.values())))
         name, value = next(iter(foreign.items()))
@@ -72,7 +86,12 @@ def namespace(loss: str, arrays: dict):
             f"({backend}); received {type(value).__name__}"
         )
     for name, value in foreign.items():
-        given[name] = np.asarray(value)
+        try:
+            given[name] = np.asarray(value)
+        except (ValueError, TypeError) as exc:  # ragged or mixed sequences
+            raise TypeError(f"{loss}: {name} must be {ACCEPTED}; received {_received(value)} ({exc})") from None
+        if given[name].dtype == object:
+            raise TypeError(f"{loss}: {name} must be {ACCEPTED}; received {_received(value)}")
     out = dict(arrays)
     out.update(given)
     first = next(iter(given.values()), None)

@@ -9,6 +9,7 @@ Checks that read array values are skipped while an array is being traced
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import array_api_compat
@@ -38,7 +39,7 @@ def check_param(loss: str, name: str, value, domain: D.Interval) -> float:
         raise TypeError(f"{loss}: {name} must be a real number; received {type(value).__name__} {value!r}")
     value = float(value)
     if not domain.contains_scalar(value):
-        raise ValueError(f"{loss}: {name} must be {domain.describe()}; received {name}={value!r}")
+        raise ValueError(f"{loss}: {name} must be {domain.expectation(value)}; received {name}={value!r}")
     return value
 
 
@@ -111,7 +112,7 @@ def _torch_range(x):
 
     if torch.compiler.is_compiling():
         return None
-    low, high = torch.aminmax(x)
+    low, high = torch.aminmax(x.detach())
     return float(low), float(high)
 
 
@@ -123,25 +124,78 @@ def check_no_nan(loss: str, name: str, xp, x) -> None:
         raise ValueError(f"{loss}: {name} must not contain NaN; received {name} with NaN")
 
 
-def check_values(loss: str, name: str, xp, x, domain, when: str = "") -> None:
+def check_values(loss: str, name: str, xp, x, domain, when: str = "", *, infinite_ok: bool = False) -> None:
     """All (non-NaN) values of ``x`` lie in ``domain``; ``when`` names the
-    setting that asks for it, e.g. "when power >= 2"."""
-    if domain is D.REAL or not is_concrete(x) or array_api_compat.size(x) == 0:
+    setting that asks for it, e.g. "when power >= 2". ``infinite_ok``: only
+    the domain's bounds are checked, ``inf``/``-inf`` pass where the bounds
+    admit them (predictions: an infinite input propagates, as NaN does)."""
+    if not is_concrete(x) or array_api_compat.size(x) == 0:
         return
+    stated = domain  # what the message says: the bounds
     if isinstance(domain, D.Interval):
+        if infinite_ok:
+            if domain.low == -math.inf and domain.high == math.inf:
+                return  # no bound to check
+            domain = domain.with_infinities()
+        elif domain.holds_every_number:
+            return
         span = _torch_range(x)
         if span is not None and domain.contains_scalar(span[0]) and domain.contains_scalar(span[1]):
             return  # an interval holds everything between its members
     bad = xp.logical_not(domain.inside(xp, x))
     if any_true(xp, bad):
         when = f" {when}" if when else ""
-        raise ValueError(f"{loss}: {name} must be {domain.describe()}{when}; received {_example(xp, x, bad)}")
+        example = _example(xp, x, bad)
+        try:
+            expected = stated.expectation(float(example))
+        except ValueError:
+            expected = stated.describe()
+        raise ValueError(f"{loss}: {name} must be {expected}{when}; received {example}")
+
+
+def _span(xp, x):
+    """(min, max) of a concrete floating array (NaN when it holds a NaN):
+    one pass on torch (aminmax), a min and a max elsewhere; None where they
+    cannot be read (inside ``jax.jit``, a closed-over concrete array gives
+    traced results)."""
+    if array_api_compat.is_torch_array(x):
+        return _torch_range(x)
+    low, high = xp.min(x), xp.max(x)
+    return (float(low), float(high)) if is_concrete(low) else None
+
+
+def check_data(loss: str, name: str, xp, x, domain, when: str = "") -> None:
+    """A data array (target, weight, per-class vector): no NaN and every value
+    in ``domain``, so finite unless the domain admits an infinity. Valid data
+    is read once (its min and max); only a failing array is read again to
+    say what is wrong."""
+    if not is_concrete(x) or array_api_compat.size(x) == 0:
+        return
+    if isinstance(domain, D.Interval) and xp.isdtype(x.dtype, "real floating"):
+        span = _span(xp, x)
+        if span is not None and domain.contains_scalar(span[0]) and domain.contains_scalar(span[1]):
+            return
+    check_no_nan(loss, name, xp, x)
+    check_values(loss, name, xp, x, domain, when)
 
 
 def as_float(loss: str, name: str, xp, x, dtype):
     """A real-valued array (floats, integers or booleans) cast to the compute dtype."""
     check_real(loss, name, xp, x)
     return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
+def not_ignored(xp, labels, ignore_index):
+    """``labels != ignore_index`` for integer labels, or None where nothing is
+    ignored: no ``ignore_index``, or one outside the range of the labels'
+    dtype, which no label can equal (comparing with it would overflow on
+    torch and JAX, while NumPy compares; so every backend ignores nothing)."""
+    if ignore_index is None:
+        return None
+    info = xp.iinfo(labels.dtype)
+    if not info.min <= ignore_index <= info.max:
+        return None
+    return labels != ignore_index
 
 
 # -- batches -----------------------------------------------------------------
@@ -175,8 +229,7 @@ def _weight_and_mask(loss, xp, weight, mask, shape, dtype, what):
     if weight is not None:
         check_shape(loss, "weight", weight, shape, what)
         weight = as_float(loss, "weight", xp, weight, dtype)
-        check_no_nan(loss, "weight", xp, weight)
-        check_values(loss, "weight", xp, weight, D.NONNEGATIVE)
+        check_data(loss, "weight", xp, weight, D.NONNEGATIVE)
     if mask is not None:
         if mask.dtype != xp.bool:
             raise TypeError(f"{loss}: mask must have a boolean dtype; received dtype {mask.dtype}")
@@ -191,18 +244,26 @@ def structured(
     reduction: str,
     floating: tuple,
     integral: tuple = (),
+    optional: tuple = (),
 ):
     """Validate the arrays of a structured loss (embeddings, lattices, boxes).
 
-    ``arrays`` maps argument names to values (``None`` skipped). The names in
-    ``floating`` must hold floating arrays and are cast to the compute dtype
-    of the first of them (float16/bfloat16 -> float32); those in ``integral``
-    must hold integer arrays. Returns ``(xp, arrays, dtype, out_dtype)``.
-    Shapes and values are the caller's to check; ``per_sample`` then makes
-    the ``Batch`` that ``reduce`` takes.
+    ``arrays`` maps argument names to values, ``weight`` and ``mask``
+    included (so that they are checked to be arrays of the same backend as
+    the others, or converted from lists). Every array is required except
+    ``weight``, ``mask`` and the names in ``optional``, which may be None.
+    The names in ``floating`` must hold floating arrays and are cast to the
+    compute dtype of the first of them (float16/bfloat16 -> float32); those
+    in ``integral`` must hold integer arrays, and are cast to the backend's
+    default index dtype unless they are int32 or int64 (so uint8 labels index
+    like int64 ones on every backend). Returns ``(xp, arrays, dtype,
+    out_dtype)``. Shapes and values are the caller's to check; ``per_sample``
+    then makes the ``Batch`` that ``reduce`` takes, from ``arrays["weight"]``
+    and ``arrays["mask"]``.
     """
     check_reduction(loss, reduction)
-    xp, arrays = namespace(loss, arrays)
+    required = tuple(k for k in arrays if k not in ("weight", "mask", *optional))
+    xp, arrays = namespace(loss, arrays, required)
     first = arrays[floating[0]]
     check_floating(loss, floating[0], xp, first)
     dtype = compute_dtype(xp, first)
@@ -217,6 +278,8 @@ def structured(
         x = arrays.get(name)
         if x is not None and not xp.isdtype(x.dtype, "integral"):
             raise TypeError(f"{loss}: {name} must have an integer dtype; received dtype {x.dtype}")
+        if x is not None and x.dtype not in (xp.int32, xp.int64):
+            arrays[name] = xp.astype(x, xp.asarray(0, device=array_api_compat.device(x)).dtype)
     return xp, arrays, dtype, out_dtype
 
 
@@ -251,6 +314,7 @@ def elementwise(
     xp, arrays = namespace(
         loss,
         {input_name: input, "target": target, "weight": weight, "mask": mask, **{k: v for k, (v, _) in extras.items()}},
+        (input_name, "target", *extras),
     )
     x = arrays[input_name]
     check_floating(loss, input_name, xp, x)
@@ -260,16 +324,15 @@ def elementwise(
     y = arrays["target"]
     check_shape(loss, "target", y, x.shape, f"the shape of {input_name}")
     y = as_float(loss, "target", xp, y, dtype)
-    check_no_nan(loss, "target", xp, y)
-    check_values(loss, "target", xp, y, target_domain)
-    check_values(loss, input_name, xp, x, input_domain)
+    check_data(loss, "target", xp, y, target_domain)
+    check_values(loss, input_name, xp, x, input_domain, infinite_ok=True)
     cast_extras = {}
     for name, (_, domain) in extras.items():
         e = arrays[name]
         check_shape(loss, name, e, x.shape, f"the shape of {input_name}")
         e = as_float(loss, name, xp, e, dtype)
         check_no_nan(loss, name, xp, e)
-        check_values(loss, name, xp, e, domain)
+        check_values(loss, name, xp, e, domain, infinite_ok=True)  # a prediction, as input
         cast_extras[name] = e
     w, m = _weight_and_mask(loss, xp, arrays["weight"], arrays["mask"], x.shape, dtype, f"the shape of {input_name}")
     return Batch(loss, xp, x, y, w, m, out_dtype, dtype, cast_extras)
@@ -305,6 +368,7 @@ def class_axis(
         loss,
         {input_name: input, "target": target, "weight": weight, "mask": mask, "class_weight": class_weight,
          **{k: v for k, v in (extras or {}).items()}},
+        (input_name, "target"),
     )
     x = arrays[input_name]
     check_floating(loss, input_name, xp, x)
@@ -321,10 +385,9 @@ def class_axis(
     check_real(loss, "target", xp, y)
     if xp.isdtype(y.dtype, "integral"):
         check_shape(loss, "target", y, sample_shape, "the input's shape without the class axis, for class indices")
-        valid = None
         if ignore_index is not None:
             ignore_index = check_int(loss, "ignore_index", ignore_index)
-            valid = y != ignore_index
+        valid = not_ignored(xp, y, ignore_index)
         if is_concrete(y) and array_api_compat.size(y):
             in_range = xp.logical_and(y >= 0, y < num_classes)
             bad = xp.logical_not(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)))
@@ -343,19 +406,17 @@ def class_axis(
                 f"probabilities of shape {tuple(x.shape)}; received {y.dtype} of shape {tuple(y.shape)}"
             )
         y = as_float(loss, "target", xp, y, dtype)
-        check_no_nan(loss, "target", xp, y)
-        check_values(loss, "target", xp, y, probability_domain)
+        check_data(loss, "target", xp, y, probability_domain)
     else:
         raise TypeError(
             f"{loss}: target must hold integer class indices of shape {sample_shape}; received dtype {y.dtype}"
         )
-    check_values(loss, input_name, xp, x, input_domain)
+    check_values(loss, input_name, xp, x, input_domain, infinite_ok=True)
     cw = arrays["class_weight"]
     if cw is not None:
         check_shape(loss, "class_weight", cw, (num_classes,), "one weight per class")
         cw = as_float(loss, "class_weight", xp, cw, dtype)
-        check_no_nan(loss, "class_weight", xp, cw)
-        check_values(loss, "class_weight", xp, cw, D.NONNEGATIVE)
+        check_data(loss, "class_weight", xp, cw, D.NONNEGATIVE)
     cast_extras = {"class_weight": cw}
     for name in extras or {}:
         e = arrays[name]

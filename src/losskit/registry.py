@@ -250,13 +250,19 @@ class Loss:
                 f"{self.name}: has no closed-form gradient/hessian ({self.spec.kind} loss: "
                 f"differentiate it with autograd)"
             )
+        if self.spec.kind != "structured" and len(args) > len(self.spec.extra_inputs):
+            expected = ", ".join(self.spec.arrays).replace("input", "raw", 1)
+            raise TypeError(f"{self.name}: the arrays must be ({expected}), as when calling the loss; received "
+                            f"{2 + len(args)} positional arrays")
         # ``full`` here asks for the C x C Hessian; a loss parameter of the same
         # name (gaussian_nll's constant term) does not change any derivative.
         return self.spec.derivatives(raw, target, *args, **{**self._bound(raw, {}), **extra, "full": full})
 
     def gradient(self, raw, target, *args, **extra):
         """Per-element gradient with respect to the raw input (margin, logit or
-        log-mean; see ``spec.link``), unreduced and unweighted. For structured
+        log-mean; see ``spec.link``), unreduced and unweighted. Takes the arrays
+        the loss takes, in the same order (``gradient(raw, target, var)`` for
+        ``gaussian_nll``, positionally or by name). For structured
         losses, the gradient of the per-sample losses' sum with respect to the
         first input (e.g. CTC's log-probabilities)."""
         return self._derivatives(raw, target, *args, **extra)[0]

@@ -45,7 +45,7 @@ register(LossSpec(
     estimates="log-odds of P(y = 1 | x) (a strictly proper scoring rule on sigmoid(input))",
     target_domain=D.UNIT,
     params=(
-        Param("pos_weight", None, D.NONNEGATIVE,
+        Param("pos_weight", None, D.BOUNDED_NONNEGATIVE,
               "weight of the positive term: a number, or one weight per label along the last axis",
               kind="real_or_array"),
         Param("label_smoothing", 0.0, F.SMOOTHING, "targets become y (1 - eps) + eps / 2"),
@@ -75,7 +75,7 @@ register(LossSpec(
     target_domain=D.UNIT,
     params=(
         Param("alpha", 0.25, D.UNIT, "weight of the positive class (alpha_t); None turns balancing off"),
-        Param("gamma", 2.0, D.NONNEGATIVE, "focusing exponent; 0 gives alpha_t times cross-entropy"),
+        Param("gamma", 2.0, D.BOUNDED_NONNEGATIVE, "focusing exponent; 0 gives alpha_t times cross-entropy"),
     ),
     convex=False,
     hessian_nonnegative=False,
@@ -140,7 +140,7 @@ register(LossSpec(
             "PyTorch's HingeEmbeddingLoss.",
     estimates="a distance below the margin for similar pairs and beyond it for dissimilar ones",
     target_domain=D.SIGN,
-    params=(Param("margin", 1.0, D.REAL, "distance dissimilar pairs are pushed beyond"),),
+    params=(Param("margin", 1.0, D.AT_MOST_BIG, "distance dissimilar pairs are pushed beyond"),),
     derivatives=F._hinge_embedding_derivatives,
     # Any real input is accepted (as in PyTorch), and for y = 1 the loss is the
     # input itself: unbounded below, so no minimum or best input is declared.

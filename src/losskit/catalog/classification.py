@@ -100,9 +100,9 @@ register(LossSpec(
     input_domain=D.REAL,
     target_domain=D.CLASS_INDEX,
     params=(
-        Param("alpha", None, D.NONNEGATIVE, "None, a scalar, or a length-C per-class weight multiplying the loss",
+        Param("alpha", None, D.BOUNDED_NONNEGATIVE, "None, a scalar, or a length-C per-class weight multiplying the loss",
               kind="real_or_array"),
-        Param("gamma", 2.0, D.NONNEGATIVE, "focusing exponent; 0 gives cross-entropy"),
+        Param("gamma", 2.0, D.BOUNDED_NONNEGATIVE, "focusing exponent; 0 gives cross-entropy"),
         _IGNORE,
     ),
     convex=False,
@@ -159,7 +159,7 @@ register(LossSpec(
     target_domain=D.CLASS_INDEX,
     params=(
         Param("p", 1, F.MARGIN_POWERS, "1 (hinge) or 2 (squared hinge)", kind="choice"),
-        Param("margin", 1.0, D.NONNEGATIVE, "required gap between the label's score and the others"),
+        Param("margin", 1.0, D.BOUNDED_NONNEGATIVE, "required gap between the label's score and the others"),
         _CLASS_WEIGHT, _IGNORE,
     ),
     derivatives=F._multi_margin_derivatives,

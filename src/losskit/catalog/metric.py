@@ -21,7 +21,7 @@ _HERMANS = ("Hermans, A., Beyer, L., Leibe, B. (2017). In Defense of the Triplet
 _SIMCLR = ("Chen, T., Kornblith, S., Norouzi, M., Hinton, G. (2020). A Simple Framework for Contrastive Learning "
            "of Visual Representations. ICML.")
 
-_MARGIN = Param("margin", 1.0, D.NONNEGATIVE, "distance margin m")
+_MARGIN = Param("margin", 1.0, D.BOUNDED_NONNEGATIVE, "distance margin m")
 _DISTANCE = Param("distance", "euclidean", F.DISTANCES,
                   "pairwise distance: euclidean (safe sqrt), squared_euclidean or cosine (1 - cos)", kind="choice")
 _SWAP = Param("swap", False, None, "distance swap: d(a, n) -> min(d(a, n), d(p, n)) (Balntas et al. 2016)",
@@ -121,7 +121,7 @@ register(LossSpec(
     params=(
         _MARGIN,
         Param("p", 2.0, F.P_DOMAIN, "degree of the norm ||a - p + eps||_p (inf: the max norm)"),
-        Param("eps", 1e-6, D.NONNEGATIVE, "added to the difference before the norm (PyTorch's pairwise_distance)"),
+        Param("eps", 1e-6, D.BOUNDED_NONNEGATIVE, "added to the difference before the norm (PyTorch's pairwise_distance)"),
         _SWAP,
     ),
     inputs=("anchor", "positive", "negative"),
@@ -223,7 +223,7 @@ register(LossSpec(
     summary="Pairwise ranking hinge max(0, -y (x1 - x2) + m).",
     estimates="scores whose order matches the targets, by a margin",
     target_domain=D.SIGN,
-    params=(Param("margin", 0.0, D.REAL, "required score gap"),),
+    params=(Param("margin", 0.0, D.AT_MOST_BIG, "required score gap"),),
     inputs=("input1", "input2", "target"),
     example=_ranking_example,
     param_grid=({"margin": 0.5}, {"margin": -0.2}),
@@ -312,7 +312,7 @@ register(LossSpec(
     params=(
         Param("variant", "arcface", F.VARIANTS, "arcface (cos(theta + m)) or cosface (cos(theta) - m)",
               kind="choice"),
-        Param("margin", None, D.NONNEGATIVE, "None: 0.5 for arcface (in [0, pi/2]), 0.35 for cosface"),
+        Param("margin", None, D.BOUNDED_NONNEGATIVE, "None: 0.5 for arcface (in [0, pi/2]), 0.35 for cosface"),
         Param("scale", 64.0, F.SCALE_DOMAIN, "logit scale s"),
         Param("easy_margin", False, None, "arcface: margin only where cos(theta) > 0", kind="bool"),
     ),

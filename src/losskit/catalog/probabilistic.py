@@ -91,7 +91,7 @@ register(LossSpec(
     # the domains of the default power=1.5; see notes for other powers
     input_domain=D.POSITIVE,
     target_domain=D.NONNEGATIVE,
-    params=(Param("power", 1.5, D.REAL, "Tweedie power p (<= 0 or >= 1): variance proportional to mean^p"),),
+    params=(Param("power", 1.5, F.POWER_DOMAIN, "Tweedie power p (<= 0 or >= 1): variance proportional to mean^p"),),
     link="exp",
     raw_domain=D.REAL,
     # The Hessian in raw = log(mean) is 2 mu^(1-p) ((2-p) mu - (1-p) y): non-negative for 1 <= p <= 2
@@ -133,7 +133,7 @@ register(LossSpec(
     target_domain=D.REAL,
     params=(
         Param("full", False, doc="add the constant 0.5 log(2 pi)", kind="bool"),
-        Param("eps", 1e-6, D.POSITIVE, "smallest variance used (var is clamped to it)"),
+        Param("eps", 1e-6, D.BOUNDED_POSITIVE, "smallest variance used (var is clamped to it)"),
     ),
     extra_inputs={"var": D.NONNEGATIVE},
     link="identity",

@@ -27,8 +27,8 @@ _IGNORE = Param("ignore_index", None, None,
                 "target value whose pixels are left out of every count (integer targets)", kind="int")
 _PER_IMAGE = Param("per_image", True, None,
                    "score each sample (True) or the batch as one image (False; output shape (1,))", kind="bool")
-_ALPHA = Param("alpha", 0.3, D.NONNEGATIVE, "weight of false positives")
-_BETA = Param("beta", 0.7, D.NONNEGATIVE, "weight of false negatives")
+_ALPHA = Param("alpha", 0.3, D.BOUNDED_NONNEGATIVE, "weight of false positives")
+_BETA = Param("beta", 0.7, D.BOUNDED_NONNEGATIVE, "weight of false negatives")
 
 _REF_LOVASZ = (("Berman, M., Rannen Triki, A., Blaschko, M. B. (2018). The Lovász-Softmax loss: A tractable "
                "surrogate for the optimization of the intersection-over-union measure in neural networks. CVPR."),)
@@ -146,8 +146,8 @@ _entry(
 _entry(
     "dice_cross_entropy",
     "Dice loss plus cross-entropy per sample (weighted sum); overlap plus a per-pixel gradient (nnU-Net, MONAI DiceCE).",
-    (_MODE, Param("dice_weight", 1.0, D.NONNEGATIVE, "weight of the Dice term"),
-     Param("ce_weight", 1.0, D.NONNEGATIVE, "weight of the cross-entropy term"),
+    (_MODE, Param("dice_weight", 1.0, D.BOUNDED_NONNEGATIVE, "weight of the Dice term"),
+     Param("ce_weight", 1.0, D.BOUNDED_NONNEGATIVE, "weight of the cross-entropy term"),
      Param("average", "macro", ("macro", "micro"), "class averaging of the Dice term", kind="choice"),
      _SMOOTH, _IGNORE, _PER_IMAGE),
     aliases=("dice_ce",),

@@ -75,13 +75,14 @@ def _candidates(scores, present, drop, keep=None):
 def _pairs(loss, first_name, second_name, first, second, weight, mask, reduction):
     """Validate two (N, D) arrays whose row i is a positive pair."""
     xp, arrays, dtype, out_dtype = structured(
-        loss, {first_name: first, second_name: second}, reduction=reduction, floating=(first_name, second_name)
+        loss, {first_name: first, second_name: second, "weight": weight, "mask": mask}, reduction=reduction,
+        floating=(first_name, second_name),
     )
     a = arrays[first_name]
     _check_rows(loss, first_name, a)
     check_shape(loss, second_name, arrays[second_name], a.shape, f"the shape of {first_name}")
-    batch = per_sample(loss, xp, (a.shape[0],), "one value per pair", weight=weight, mask=mask, dtype=dtype,
-                       out_dtype=dtype)
+    batch = per_sample(loss, xp, (a.shape[0],), "one value per pair", weight=arrays["weight"], mask=arrays["mask"],
+                       dtype=dtype, out_dtype=dtype)
     return Local(xp, dtype, out_dtype, [first, second], None, batch)
 
 

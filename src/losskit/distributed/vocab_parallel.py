@@ -32,11 +32,10 @@ import torch.distributed as dist
 from .. import domains as D
 from .._reduce import reduce
 from .._validate import (
+    check_data,
     check_int,
-    check_no_nan,
     check_param,
     check_shape,
-    check_values,
     per_sample,
     structured,
 )
@@ -199,8 +198,10 @@ def vocab_parallel_cross_entropy(
             if vocab_start < 0:
                 raise ValueError(f"{loss}: vocab_start must be >= 0 or None; received vocab_start={vocab_start}")
         xp, arrays, dtype, out_dtype = structured(
-            loss, {"local_logits": local_logits, "target": target, "class_weight": class_weight},
+            loss, {"local_logits": local_logits, "target": target, "class_weight": class_weight, "weight": weight,
+                   "mask": mask},
             reduction=reduction, floating=("local_logits", "class_weight"), integral=("target",),
+            optional=("class_weight",),
         )
         z, y, cw = arrays["local_logits"], arrays["target"], arrays["class_weight"]
         if not isinstance(z, torch.Tensor):
@@ -214,9 +215,9 @@ def vocab_parallel_cross_entropy(
         check_shape(loss, "target", y, (n,), "one class index per row")
         if cw is not None:
             check_shape(loss, "class_weight", cw, (width,), "this rank's slice of the class weights")
-            check_no_nan(loss, "class_weight", xp, cw)
-            check_values(loss, "class_weight", xp, cw, D.NONNEGATIVE)
-        batch = per_sample(loss, xp, (n,), "one value per row", weight=weight, mask=mask, dtype=dtype,
+            check_data(loss, "class_weight", xp, cw, D.NONNEGATIVE)
+        batch = per_sample(loss, xp, (n,), "one value per row", weight=arrays["weight"], mask=arrays["mask"],
+                           dtype=dtype,
                            out_dtype=out_dtype)
         fields = [n, width, -1 if vocab_start is None else vocab_start, int(cw is not None),
                   DTYPE_CODES.get(local_logits.dtype, 0), fingerprint(y, weight, mask), ignore_index,

@@ -23,7 +23,7 @@ from dataclasses import replace
 from .. import domains as D
 from .._array import log_sigmoid, namespace, sigmoid, softplus
 from .._reduce import reduce
-from .._validate import as_float, check_no_nan, check_param, check_values, elementwise
+from .._validate import as_float, check_data, check_param, elementwise
 from ..kernels import elementwise as fast_elementwise
 
 __all__ = [
@@ -79,7 +79,7 @@ def _pos_weight(loss, b, pos_weight):
     if pos_weight is None:
         return None
     if isinstance(pos_weight, numbers.Real) and not isinstance(pos_weight, bool):
-        return check_param(loss, "pos_weight", pos_weight, D.NONNEGATIVE)
+        return check_param(loss, "pos_weight", pos_weight, D.BOUNDED_NONNEGATIVE)
     if isinstance(pos_weight, bool):
         raise TypeError(f"{loss}: pos_weight must be a real number or an array; received bool {pos_weight!r}")
     xp, arrays = namespace(loss, {"input": b.input, "pos_weight": pos_weight})
@@ -92,8 +92,7 @@ def _pos_weight(loss, b, pos_weight):
             else "a scalar (the input has no label axis)"
         )
         raise ValueError(f"{loss}: pos_weight must be {expected}; received shape {tuple(pw.shape)}")
-    check_no_nan(loss, "pos_weight", xp, pw)
-    check_values(loss, "pos_weight", xp, pw, D.NONNEGATIVE)
+    check_data(loss, "pos_weight", xp, pw, D.BOUNDED_NONNEGATIVE)
     return pw
 
 
@@ -301,7 +300,7 @@ def sigmoid_focal(input, target, *, alpha=0.25, gamma=2.0, weight=None, mask=Non
     """
     name = "sigmoid_focal"
     alpha = _check_alpha(name, alpha)
-    gamma = check_param(name, "gamma", gamma, D.NONNEGATIVE)
+    gamma = check_param(name, "gamma", gamma, D.BOUNDED_NONNEGATIVE)
     b = elementwise(name, input, target, weight=weight, mask=mask, reduction=reduction, target_domain=D.UNIT)
     out = fast_elementwise.sigmoid_focal(b, alpha=alpha, gamma=gamma, reduction=reduction, reference=lambda z: (
         sigmoid_focal(z, target, alpha=alpha, gamma=gamma, reduction=reduction)))
@@ -326,7 +325,7 @@ def _sigmoid_focal_derivatives(raw, target, *, alpha=0.25, gamma=2.0, full=False
     q^g, so nothing like q^(g - 2) is formed: finite when q underflows.)"""
     name = "sigmoid_focal"
     alpha = _check_alpha(name, alpha)
-    gamma = check_param(name, "gamma", gamma, D.NONNEGATIVE)
+    gamma = check_param(name, "gamma", gamma, D.BOUNDED_NONNEGATIVE)
     b = elementwise(name, raw, target, target_domain=D.UNIT, input_name="raw")
     xp, x, y = b.xp, b.input, b.target
     la, lb, log_q, ce = _focal_parts(xp, x, y)
@@ -460,7 +459,7 @@ def hinge_embedding(input, target, *, margin=1.0, weight=None, mask=None, reduct
         Hadsell, R., Chopra, S., LeCun, Y. (2006). Dimensionality Reduction by Learning an Invariant
         Mapping. CVPR.
     """
-    margin = check_param("hinge_embedding", "margin", margin, D.REAL)
+    margin = check_param("hinge_embedding", "margin", margin, D.AT_MOST_BIG)
     b = _sign_batch("hinge_embedding", input, target, weight=weight, mask=mask, reduction=reduction)
     xp, x = b.xp, b.input
     push = margin - x
@@ -470,7 +469,7 @@ def hinge_embedding(input, target, *, margin=1.0, weight=None, mask=None, reduct
 
 def _hinge_embedding_derivatives(raw, target, *, margin=1.0, full=False):
     """1 where y = 1; -1 where y = -1 and x < margin; else 0. Hessian 0."""
-    margin = check_param("hinge_embedding", "margin", margin, D.REAL)
+    margin = check_param("hinge_embedding", "margin", margin, D.AT_MOST_BIG)
     b = _sign_batch("hinge_embedding", raw, target, input_name="raw")
     xp, x = b.xp, b.input
     zero = xp.zeros_like(x)

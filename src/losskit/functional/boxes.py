@@ -36,7 +36,7 @@ from .._reduce import reduce
 from .._validate import (
     any_true,
     as_float,
-    check_no_nan,
+    check_data,
     check_param,
     check_shape,
     per_sample,
@@ -89,7 +89,7 @@ def _validate(loss, input, target, eps, weight, mask, reduction):
     t = arrays["target"]
     check_shape(loss, "target", t, p.shape, "the shape of input")
     t = as_float(loss, "target", xp, t, dtype)
-    check_no_nan(loss, "target", xp, t)
+    check_data(loss, "target", xp, t, D.REAL)
     _check_ordered(loss, "input", xp, p)
     _check_ordered(loss, "target", xp, t)
     batch = per_sample(loss, xp, tuple(p.shape[:-1]), "one value per box", weight=arrays["weight"],

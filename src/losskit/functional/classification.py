@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # Parameter domains, shared with the registry entries (catalog/classification.py).
-EPSILON_DOMAIN = D.Interval(-1.0, math.inf)  # poly1_cross_entropy: epsilon >= -1
+EPSILON_DOMAIN = D.Interval(-1.0, D.BIG)  # poly1_cross_entropy: epsilon >= -1
 Q_DOMAIN = D.Interval(0.0, 1.0, low_closed=False)  # generalized_cross_entropy: q in (0, 1]
 MARGIN_POWERS = (1, 2)
 
@@ -336,13 +336,13 @@ def _nll_derivatives(raw, target, *, full=False, class_weight=None, ignore_index
 
 
 def _focal_batch(loss, input, target, *, alpha, gamma, ignore_index, weight=None, mask=None, reduction="mean"):
-    gamma = check_param(loss, "gamma", gamma, D.NONNEGATIVE)
+    gamma = check_param(loss, "gamma", gamma, D.BOUNDED_NONNEGATIVE)
     if isinstance(alpha, bool):
         raise TypeError(f"{loss}: alpha must be None, a real number or a length-C array; received bool {alpha!r}")
     scalar = None
     extras = {}
     if alpha is not None and isinstance(alpha, numbers.Real):
-        scalar = check_param(loss, "alpha", alpha, D.NONNEGATIVE)
+        scalar = check_param(loss, "alpha", alpha, D.BOUNDED_NONNEGATIVE)
     elif alpha is not None:
         extras = {"alpha": alpha}
     b = class_axis(loss, input, target, weight=weight, mask=mask, reduction=reduction, ignore_index=ignore_index,
@@ -351,7 +351,7 @@ def _focal_batch(loss, input, target, *, alpha, gamma, ignore_index, weight=None
     alpha_y = None
     if extras:
         vec = b.extras["alpha"]
-        check_values(loss, "alpha", xp, vec, D.NONNEGATIVE)
+        check_values(loss, "alpha", xp, vec, D.BOUNDED_NONNEGATIVE)
         alpha_y = _class_value(xp, vec, _hot(b), b.input.ndim, _axis(b.input))
     return b, gamma, scalar, alpha_y
 
@@ -524,7 +524,7 @@ def _margin_batch(loss, input, target, *, p, margin, class_weight, ignore_index,
     if isinstance(p, bool) or not isinstance(p, numbers.Integral):
         raise TypeError(f"{loss}: p must be an integer, 1 or 2; received {type(p).__name__} {p!r}")
     p = check_choice(loss, "p", int(p), MARGIN_POWERS)
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     b = class_axis(loss, input, target, weight=weight, mask=mask, reduction=reduction, ignore_index=ignore_index,
                    class_weight=class_weight, allow_probabilities=False)
     xp, x = b.xp, b.input

@@ -83,8 +83,8 @@ DISTANCES = ("euclidean", "squared_euclidean", "cosine")
 VARIANTS = ("arcface", "cosface")
 DEFAULT_MARGINS = {"arcface": 0.5, "cosface": 0.35}
 TEMPERATURE_DOMAIN = D.Interval(0.0, math.inf, low_closed=False, high_closed=False)
-SCALE_DOMAIN = TEMPERATURE_DOMAIN
-P_DOMAIN = D.POSITIVE  # includes inf (the max norm)
+SCALE_DOMAIN = D.BOUNDED_POSITIVE
+P_DOMAIN = D.Interval(0.0, math.inf, low_closed=False, finite=False)  # inf: the max norm
 COSINE_MARGIN_DOMAIN = D.Interval(-1.0, 1.0)
 ARCFACE_MARGIN_DOMAIN = D.Interval(0.0, math.pi / 2)
 NORM_EPS = 1e-12  # normalisation floor: x / max(||x||, NORM_EPS)
@@ -125,7 +125,9 @@ def _pairwise_distances(xp, x, distance: str):
 
 
 def _p_norm(xp, v, p: float):
-    """||v||_p along the last axis with finite gradients at v = 0."""
+    """||v||_p along the last axis with finite gradients at v = 0. A general
+    p is computed as m ||v / m||_p with m = max |v|, so |v|^p never
+    overflows (a large p tends to the max norm instead of inf - inf)."""
     a = xp.abs(v)
     if p == math.inf:
         return xp.max(a, axis=-1)
@@ -133,7 +135,9 @@ def _p_norm(xp, v, p: float):
         return safe_sqrt(xp, xp.sum(v * v, axis=-1))
     if p == 1.0:
         return xp.sum(a, axis=-1)
-    return safe_pow(xp, xp.sum(safe_pow(xp, a, p), axis=-1), 1.0 / p)
+    m = xp.max(a, axis=-1, keepdims=True)
+    scaled = a / xp.where(m > 0, m, xp.ones_like(m))
+    return xp.squeeze(m, axis=-1) * safe_pow(xp, xp.sum(safe_pow(xp, scaled, p), axis=-1), 1.0 / p)
 
 
 def _pairwise_distance(xp, x1, x2, p: float, eps: float):
@@ -152,13 +156,15 @@ def _labelled_batch(loss, embeddings, labels, weight, mask, reduction):
     """Validate (N, D) embeddings with (N,) integer labels; returns the
     embeddings, the labels and the per-anchor ``Batch``."""
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"embeddings": embeddings, "labels": labels}, reduction=reduction,
+        loss, {"embeddings": embeddings, "labels": labels, "weight": weight, "mask": mask},
+        reduction=reduction,
         floating=("embeddings",), integral=("labels",),
     )
     x, y = arrays["embeddings"], arrays["labels"]
     _check_rows(loss, "embeddings", x)
     check_shape(loss, "labels", y, (x.shape[0],), "one label per embedding")
-    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=weight, mask=mask,
+    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=arrays["weight"],
+                       mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
     return x, y, batch
 
@@ -244,12 +250,13 @@ def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction
     Learning an Invariant Mapping, CVPR.
     """
     loss = "contrastive"
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"distance": distance, "same": same}, reduction=reduction, floating=("distance",)
+        loss, {"distance": distance, "same": same, "weight": weight, "mask": mask},
+        reduction=reduction, floating=("distance",)
     )
     d, s = arrays["distance"], arrays["same"]
-    check_values(loss, "distance", xp, d, D.NONNEGATIVE)
+    check_values(loss, "distance", xp, d, D.NONNEGATIVE, infinite_ok=True)  # a prediction
     check_real(loss, "same", xp, s)
     check_shape(loss, "same", s, d.shape, "the shape of distance")
     if s.dtype != xp.bool:
@@ -257,7 +264,8 @@ def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction
         check_no_nan(loss, "same", xp, s)
         check_values(loss, "same", xp, s, D.BINARY)
         s = s == 1.0
-    batch = per_sample(loss, xp, tuple(d.shape), "the shape of distance", weight=weight, mask=mask,
+    batch = per_sample(loss, xp, tuple(d.shape), "the shape of distance", weight=arrays["weight"],
+                       mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
     values = 0.5 * xp.where(s, d * d, _relu(xp, margin - d) ** 2)
     return reduce(batch, values, reduction)
@@ -300,7 +308,7 @@ def contrastive_embeddings(
     Learning an Invariant Mapping, CVPR.
     """
     loss = "contrastive_embeddings"
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     check_choice(loss, "distance", distance, DISTANCES)
     x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
     xp = batch.xp
@@ -318,7 +326,8 @@ def contrastive_embeddings(
 
 def _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction):
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"anchor": anchor, "positive": positive, "negative": negative}, reduction=reduction,
+        loss, {"anchor": anchor, "positive": positive, "negative": negative, "weight": weight, "mask": mask},
+        reduction=reduction,
         floating=("anchor", "positive", "negative"),
     )
     a, p, n = arrays["anchor"], arrays["positive"], arrays["negative"]
@@ -328,7 +337,8 @@ def _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction):
         )
     check_shape(loss, "positive", p, a.shape, "the shape of anchor")
     check_shape(loss, "negative", n, a.shape, "the shape of anchor")
-    batch = per_sample(loss, xp, tuple(a.shape[:-1]), "one value per triplet", weight=weight, mask=mask,
+    batch = per_sample(loss, xp, tuple(a.shape[:-1]), "one value per triplet", weight=arrays["weight"],
+                       mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
     return xp, a, p, n, batch
 
@@ -371,9 +381,9 @@ def triplet_margin(
     descriptors with triplets and shallow convolutional neural networks, BMVC.
     """
     loss = "triplet_margin"
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     p = check_param(loss, "p", p, P_DOMAIN)
-    eps = check_param(loss, "eps", eps, D.NONNEGATIVE)
+    eps = check_param(loss, "eps", eps, D.BOUNDED_NONNEGATIVE)
     check_bool(loss, "swap", swap)
     xp, a, pos, neg, batch = _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction)
     d_ap = _pairwise_distance(xp, a, pos, p, eps)
@@ -419,7 +429,7 @@ def triplet_margin_with_distance(
     References: Schroff, Kalenichenko, Philbin (2015), FaceNet, CVPR.
     """
     loss = "triplet_margin_with_distance"
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     check_bool(loss, "swap", swap)
     if distance_fn is not None and not callable(distance_fn):
         raise TypeError(
@@ -450,7 +460,7 @@ def triplet_margin_with_distance(
 
 
 def _mined(loss, embeddings, labels, margin, distance, weight, mask, reduction):
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     check_choice(loss, "distance", distance, DISTANCES)
     x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
     if x.shape[0] == 0:
@@ -603,7 +613,8 @@ def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=No
     loss = "cosine_embedding"
     margin = check_param(loss, "margin", margin, COSINE_MARGIN_DOMAIN)
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"input1": input1, "input2": input2, "target": target}, reduction=reduction,
+        loss, {"input1": input1, "input2": input2, "target": target, "weight": weight, "mask": mask},
+        reduction=reduction,
         floating=("input1", "input2"),
     )
     x1, x2 = arrays["input1"], arrays["input2"]
@@ -612,7 +623,8 @@ def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=No
     check_shape(loss, "input2", x2, x1.shape, "the shape of input1")
     shape = tuple(x1.shape[:-1])
     t = _sign_target(loss, xp, arrays["target"], shape, "one value per pair", dtype)
-    batch = per_sample(loss, xp, shape, "one value per pair", weight=weight, mask=mask, dtype=dtype,
+    batch = per_sample(loss, xp, shape, "one value per pair", weight=arrays["weight"],
+                       mask=arrays["mask"], dtype=dtype,
                        out_dtype=out_dtype)
     eps = 1e-12
     cos = xp.sum(x1 * x2, axis=-1) / (
@@ -646,15 +658,17 @@ def margin_ranking(input1, input2, target, *, margin=0.0, weight=None, mask=None
     array([0., 1.])
     """
     loss = "margin_ranking"
-    margin = check_param(loss, "margin", margin, D.REAL)
+    margin = check_param(loss, "margin", margin, D.AT_MOST_BIG)
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"input1": input1, "input2": input2, "target": target}, reduction=reduction,
+        loss, {"input1": input1, "input2": input2, "target": target, "weight": weight, "mask": mask},
+        reduction=reduction,
         floating=("input1", "input2"),
     )
     x1, x2 = arrays["input1"], arrays["input2"]
     check_shape(loss, "input2", x2, x1.shape, "the shape of input1")
     t = _sign_target(loss, xp, arrays["target"], tuple(x1.shape), "the shape of input1", dtype)
-    batch = per_sample(loss, xp, tuple(x1.shape), "the shape of input1", weight=weight, mask=mask,
+    batch = per_sample(loss, xp, tuple(x1.shape), "the shape of input1", weight=arrays["weight"],
+                       mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
     return reduce(batch, _relu(xp, -t * (x1 - x2) + margin), reduction)
 
@@ -717,8 +731,9 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
     loss = "info_nce"
     temperature = check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"query": query, "key": key, "negatives": negatives}, reduction=reduction,
-        floating=("query", "key", "negatives"),
+        loss, {"query": query, "key": key, "negatives": negatives, "weight": weight, "mask": mask},
+        reduction=reduction,
+        floating=("query", "key", "negatives"), optional=("negatives",),
     )
     q, k, neg = arrays["query"], arrays["key"], arrays["negatives"]
     _check_rows(loss, "query", q)
@@ -731,7 +746,8 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
             f"{loss}: negatives must have shape ({n}, K, {dim}) (per query) or (K, {dim}) (shared); "
             f"received shape {tuple(neg.shape)}"
         )
-    batch = per_sample(loss, xp, (n,), "one value per query", weight=weight, mask=mask, dtype=dtype,
+    batch = per_sample(loss, xp, (n,), "one value per query", weight=arrays["weight"],
+                       mask=arrays["mask"], dtype=dtype,
                        out_dtype=out_dtype)
     if n == 0:
         return _empty(batch, q, reduction)
@@ -821,7 +837,8 @@ def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, 
 
 def _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction):
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"embeddings": embeddings, "labels": labels, "centers": centers}, reduction=reduction,
+        loss, {"embeddings": embeddings, "labels": labels, "centers": centers, "weight": weight, "mask": mask},
+        reduction=reduction,
         floating=("embeddings", "centers"), integral=("labels",),
     )
     x, y, c = arrays["embeddings"], arrays["labels"], arrays["centers"]
@@ -833,7 +850,8 @@ def _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction):
             f"dimension); received shape {tuple(c.shape)}"
         )
     _class_labels(loss, xp, y, c.shape[0])
-    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=weight, mask=mask,
+    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=arrays["weight"],
+                       mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
     return xp, x, y, c, batch
 
@@ -930,7 +948,7 @@ def additive_margin_softmax(
     check_choice(loss, "variant", variant, VARIANTS)
     if margin is None:
         margin = DEFAULT_MARGINS[variant]
-    margin = check_param(loss, "margin", margin, D.NONNEGATIVE)
+    margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     if variant == "arcface" and not ARCFACE_MARGIN_DOMAIN.contains_scalar(margin):
         raise ValueError(
             f"{loss}: margin must be {ARCFACE_MARGIN_DOMAIN.describe()} when variant='arcface'; "

@@ -188,10 +188,13 @@ def _gamma_deviance_derivatives(raw, target, *, full=False):
 # -- Tweedie -----------------------------------------------------------------
 
 
+# |power| beyond about 25 overflows mu^(2 - power) expm1(...) in float32
+# already at moderate means (inf, or NaN as inf - inf; 1e308 does in float64).
+POWER_DOMAIN = D.Interval(-20.0, 20.0)
+
+
 def _check_power(power) -> float:
-    p = check_param("tweedie_deviance", "power", power, D.REAL)
-    if not math.isfinite(p):
-        raise ValueError(f"tweedie_deviance: power must be a finite real number; received power={p!r}")
+    p = check_param("tweedie_deviance", "power", power, POWER_DOMAIN)
     if 0.0 < p < 1.0:
         raise ValueError(
             "tweedie_deviance: power must be <= 0 or >= 1 (no Tweedie distribution has 0 < power < 1); "
@@ -275,7 +278,9 @@ def tweedie_deviance(input, target, *, power=1.5, weight=None, mask=None, reduct
 
     Domains by power: :math:`p < 0`: ``target`` any real, ``input`` > 0;
     :math:`p = 0`: both any real; :math:`1 \le p < 2`: ``target`` >= 0,
-    ``input`` > 0; :math:`p \ge 2`: both > 0; :math:`0 < p < 1` is an error.
+    ``input`` > 0; :math:`p \ge 2`: both > 0; :math:`0 < p < 1` is an error,
+    and so is :math:`|p| > 20` (beyond it the powers of :math:`\mu` overflow
+    float32 at moderate means).
 
     Raw input :math:`\log\mu`: gradient :math:`2\mu^{1-p}(\mu - y)`, Hessian
     :math:`2\mu^{1-p}((2-p)\mu - (1-p)y)`, non-negative (convex in the raw
@@ -327,7 +332,7 @@ def _tweedie_deviance_derivatives(raw, target, *, power=1.5, full=False):
 
 
 def _gaussian_batch(input, target, var, eps, weight, mask, reduction, input_name="input"):
-    eps = check_param("gaussian_nll", "eps", eps, D.POSITIVE)
+    eps = check_param("gaussian_nll", "eps", eps, D.BOUNDED_POSITIVE)
     b = elementwise(
         "gaussian_nll", input, target, weight=weight, mask=mask, reduction=reduction,
         extras={"var": (var, D.NONNEGATIVE)}, input_name=input_name,
@@ -384,7 +389,7 @@ def gaussian_nll(input, target, var, *, full=False, eps=1e-6, weight=None, mask=
     return reduce(b, loss, reduction)
 
 
-def _gaussian_nll_derivatives(raw, target, *, var, full=False, eps=1e-6):
+def _gaussian_nll_derivatives(raw, target, var, *, full=False, eps=1e-6):
     # ``full`` is accepted once: the loss's constant term and the protocol's
     # "full Hessian matrix" both leave these elementwise derivatives unchanged.
     check_bool("gaussian_nll", "full", bool(full))
@@ -533,7 +538,7 @@ def crps_gaussian(input, target, std, *, weight=None, mask=None, reduction="mean
     return reduce(b, loss, reduction)
 
 
-def _crps_gaussian_derivatives(raw, target, *, std, full=False):
+def _crps_gaussian_derivatives(raw, target, std, *, full=False):
     b, s = _crps_batch(raw, target, std, None, None, "none", input_name="raw")
     e, pdf = _crps_parts(b.xp, b.input, b.target, s)
     return b.out(-e), b.out(2.0 * pdf / s)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import sys
 
 import array_api_compat
@@ -266,7 +265,7 @@ def smooth_l1(input, target, *, beta=1.0, weight=None, mask=None, reduction="mea
 
     References: Girshick, R. (2015). Fast R-CNN. ICCV.
     """
-    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE)
+    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE_SCALE)
     b = elementwise("smooth_l1", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     a = xp.abs(b.input - b.target)
@@ -277,7 +276,7 @@ def smooth_l1(input, target, *, beta=1.0, weight=None, mask=None, reduction="mea
 
 
 def _smooth_l1_derivatives(raw, target, *, beta=1.0, full=False):
-    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE)
+    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE_SCALE)
     b = elementwise("smooth_l1", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -312,8 +311,10 @@ def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction=
     References: Charbonnier et al. (1997); Hartley & Zisserman (2003), Multiple
     View Geometry, Appendix 6.8.
     """
-    delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
+    delta = check_param("pseudo_huber", "delta", delta, D.SCALE)
     b = elementwise("pseudo_huber", input, target, weight=weight, mask=mask, reduction=reduction)
+    if delta > b.xp.finfo(b.dtype).max:
+        delta = math.inf  # what it becomes in the compute dtype: its limit r^2/2, not inf * 0
     a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), delta)
     value = a_s * a_s / (1.0 + _sqrt1p_sq(b.xp, t_s))
     if math.isfinite(delta):  # delta = inf: every residual is on the near side (the limit r^2/2)
@@ -341,7 +342,7 @@ def _pseudo_huber_parts(xp, a, delta: float):
 
 
 def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
-    delta = check_param("pseudo_huber", "delta", delta, D.POSITIVE)
+    delta = check_param("pseudo_huber", "delta", delta, D.SCALE)
     b = elementwise("pseudo_huber", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -371,14 +372,14 @@ def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="m
     References: Charbonnier, Blanc-Féraud, Aubert & Barlaud (1997). Deterministic
     edge-preserving regularization in computed imaging. IEEE TIP 6(2).
     """
-    eps = check_param("charbonnier", "eps", eps, D.POSITIVE)
+    eps = check_param("charbonnier", "eps", eps, D.SCALE)
     b = elementwise("charbonnier", input, target, weight=weight, mask=mask, reduction=reduction)
     a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), eps)
     return reduce(b, a_s * t_s / (1.0 + _sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
 
 
 def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
-    eps = check_param("charbonnier", "eps", eps, D.POSITIVE)
+    eps = check_param("charbonnier", "eps", eps, D.SCALE)
     b = elementwise("charbonnier", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -669,7 +670,7 @@ def tukey(input, target, *, c=4.685, weight=None, mask=None, reduction="mean"):
     Parameter estimation techniques: a tutorial with application to conic
     fitting. Image Vision Comput. 15(1).
     """
-    c = check_param("tukey", "c", c, D.POSITIVE)
+    c = check_param("tukey", "c", c, D.SCALE)
     b = elementwise("tukey", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     a = xp.minimum(xp.abs(b.input - b.target), c)  # beyond c the loss is flat
@@ -679,7 +680,7 @@ def tukey(input, target, *, c=4.685, weight=None, mask=None, reduction="mean"):
 
 
 def _tukey_derivatives(raw, target, *, c=4.685, full=False):
-    c = check_param("tukey", "c", c, D.POSITIVE)
+    c = check_param("tukey", "c", c, D.SCALE)
     b = elementwise("tukey", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -711,7 +712,7 @@ def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean")
     Parameter estimation techniques: a tutorial with application to conic
     fitting. Image Vision Comput. 15(1); Black & Anandan (1996), CVIU 63(1).
     """
-    c = check_param("cauchy", "c", c, D.POSITIVE)
+    c = check_param("cauchy", "c", c, D.SCALE)
     b = elementwise("cauchy", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
@@ -722,7 +723,7 @@ def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean")
 
 
 def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
-    c = check_param("cauchy", "c", c, D.POSITIVE)
+    c = check_param("cauchy", "c", c, D.SCALE)
     b = elementwise("cauchy", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -754,7 +755,7 @@ def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean")
     Welsch (1977); Zhang, Z. (1997). Parameter estimation techniques: a
     tutorial with application to conic fitting. Image Vision Comput. 15(1).
     """
-    c = check_param("welsch", "c", c, D.POSITIVE)
+    c = check_param("welsch", "c", c, D.SCALE)
     b = elementwise("welsch", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
@@ -766,7 +767,7 @@ def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean")
 
 
 def _welsch_derivatives(raw, target, *, c=2.9846, full=False):
-    c = check_param("welsch", "c", c, D.POSITIVE)
+    c = check_param("welsch", "c", c, D.SCALE)
     b = elementwise("welsch", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -797,7 +798,7 @@ def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="me
     Z. (1997). Parameter estimation techniques: a tutorial with application to
     conic fitting. Image Vision Comput. 15(1).
     """
-    c = check_param("geman_mcclure", "c", c, D.POSITIVE)
+    c = check_param("geman_mcclure", "c", c, D.SCALE)
     b = elementwise("geman_mcclure", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
@@ -805,7 +806,7 @@ def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="me
 
 
 def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
-    c = check_param("geman_mcclure", "c", c, D.POSITIVE)
+    c = check_param("geman_mcclure", "c", c, D.SCALE)
     b = elementwise("geman_mcclure", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -816,19 +817,19 @@ def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
 
 # -- Barron's general robust loss --------------------------------------------
 
-_ALPHA_DOMAIN = D.Interval(-math.inf, math.inf, low_closed=True, high_closed=False)
+# A real number up to BIG, or -inf (the Welsch limit).
+_ALPHA_DOMAIN = D.Interval(-math.inf, D.BIG, finite=False)
 # |alpha| below this is evaluated as alpha = 0: the difference is O(alpha), far
 # below float64 resolution, and beta/alpha would overflow float32.
 _ALPHA_ZERO = 1e-20
+# alpha below this is evaluated as alpha = -inf: the difference is O(1/|alpha|),
+# far below float64 resolution, and (1 + w)^(alpha/2) would give inf * 0.
+_ALPHA_MINUS_INF = -1e30
 
 
 def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"barron: alpha must be a real number; received {type(alpha).__name__} {alpha!r}")
-    alpha = float(alpha)
-    if math.isnan(alpha) or alpha == math.inf:
-        raise ValueError(f"barron: alpha must be in [-inf, inf) (a real number or -inf); received alpha={alpha!r}")
-    return alpha
+    alpha = check_param("barron", "alpha", alpha, _ALPHA_DOMAIN)
+    return -math.inf if alpha < _ALPHA_MINUS_INF else alpha
 
 
 def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduction="mean"):
@@ -842,8 +843,8 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     with its limits: :math:`\alpha = 2`: :math:`\tfrac12 (r/c)^2`;
     :math:`\alpha = 0`: :math:`\log(\tfrac12 (r/c)^2 + 1)`;
     :math:`\alpha = -\infty`: :math:`1 - \exp(-\tfrac12 (r/c)^2)`.
-    ``alpha`` in [-inf, inf) (shape; smaller is more robust), ``scale`` > 0
-    (width of the quadratic bowl). :math:`\alpha = 1` is
+    ``alpha`` in [-inf, 1e6] (shape; smaller is more robust; below -1e30 it is
+    evaluated as -inf), ``scale`` > 0 or inf (width of the quadratic bowl). :math:`\alpha = 1` is
     ``pseudo_huber(delta=c) / c**2`` (Charbonnier), :math:`\alpha = 0` is
     ``cauchy(c=sqrt(2) c) / c**2``, :math:`\alpha = -2` is
     ``geman_mcclure(c=2 c) / c**2``, :math:`\alpha = -\infty` is
@@ -873,7 +874,7 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     Function. CVPR. arXiv:1701.03077.
     """
     alpha = _check_alpha(alpha)
-    scale = check_param("barron", "scale", scale, D.POSITIVE)
+    scale = check_param("barron", "scale", scale, D.SCALE)
     b = elementwise("barron", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
@@ -907,7 +908,7 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
 
 def _barron_derivatives(raw, target, *, alpha=1.0, scale=1.0, full=False):
     alpha = _check_alpha(alpha)
-    scale = check_param("barron", "scale", scale, D.POSITIVE)
+    scale = check_param("barron", "scale", scale, D.SCALE)
     b = elementwise("barron", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target

@@ -96,6 +96,7 @@ from .._validate import (
     check_param,
     check_real,
     check_shape,
+    not_ignored,
     per_sample,
     structured,
 )
@@ -187,7 +188,7 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
                 f"received dtype {y.dtype}"
             )
         check_shape(loss, "target", y, (n, *spatial), "the input's shape without the class axis, in multiclass mode")
-        valid = None if ignore_index is None else (y != ignore_index)
+        valid = not_ignored(xp, y, ignore_index)
         if is_concrete(y) and array_api_compat.size(y):
             ok = xp.logical_and(y >= 0, y < c)
             if valid is not None:
@@ -211,7 +212,7 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
                 f"received dtype {y.dtype}"
             )
         check_no_nan(loss, "target", xp, y)
-        valid = None if ignore_index is None else (y != ignore_index)
+        valid = not_ignored(xp, y, ignore_index)
         if is_concrete(y) and array_api_compat.size(y) and y.dtype != xp.bool:
             ok = xp.logical_or(y == 0, y == 1)
             if valid is not None:
@@ -470,8 +471,8 @@ def tversky(input, target, *, mode="multiclass", alpha=0.3, beta=0.7, average="m
     function for image segmentation using 3D fully convolutional deep networks. MLMI.
     """
     loss = "tversky"
-    a = check_param(loss, "alpha", alpha, D.NONNEGATIVE)
-    bt = check_param(loss, "beta", beta, D.NONNEGATIVE)
+    a = check_param(loss, "alpha", alpha, D.BOUNDED_NONNEGATIVE)
+    bt = check_param(loss, "beta", beta, D.BOUNDED_NONNEGATIVE)
     _check_average(loss, average)
     s = _smooth(loss, smooth)
     m = _prepare(loss, input, target, mode=mode, ignore_index=ignore_index, per_image=per_image,
@@ -518,8 +519,8 @@ def focal_tversky(input, target, *, mode="multiclass", alpha=0.3, beta=0.7, gamm
     with Improved Attention U-Net for Lesion Segmentation. ISBI.
     """
     loss = "focal_tversky"
-    a = check_param(loss, "alpha", alpha, D.NONNEGATIVE)
-    bt = check_param(loss, "beta", beta, D.NONNEGATIVE)
+    a = check_param(loss, "alpha", alpha, D.BOUNDED_NONNEGATIVE)
+    bt = check_param(loss, "beta", beta, D.BOUNDED_NONNEGATIVE)
     g = check_param(loss, "gamma", gamma, D.POSITIVE)
     _check_average(loss, average)
     s = _smooth(loss, smooth)
@@ -658,8 +659,8 @@ def dice_cross_entropy(input, target, *, mode="multiclass", dice_weight=1.0, ce_
     learning-based biomedical image segmentation. Nature Methods 18.
     """
     loss = "dice_cross_entropy"
-    wd = check_param(loss, "dice_weight", dice_weight, D.NONNEGATIVE)
-    wc = check_param(loss, "ce_weight", ce_weight, D.NONNEGATIVE)
+    wd = check_param(loss, "dice_weight", dice_weight, D.BOUNDED_NONNEGATIVE)
+    wc = check_param(loss, "ce_weight", ce_weight, D.BOUNDED_NONNEGATIVE)
     _check_average(loss, average, ("macro", "micro"))
     s = _smooth(loss, smooth)
     m = _prepare(loss, input, target, mode=mode, ignore_index=ignore_index, per_image=per_image,

@@ -212,7 +212,7 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
                 f"{_LOSS}: targets must not contain the blank label within target_lengths (blank={blank}); "
                 f"received {blank}"
             )
-    check_values(_LOSS, "log_probs", xp, lp, D.NONPOSITIVE)
+    check_values(_LOSS, "log_probs", xp, lp, D.NONPOSITIVE, infinite_ok=True)  # log 0 = -inf is a probability
     labels = xp.where(used, labels, xp.full_like(labels, blank))  # padding: any valid index
     shape = () if unbatched else (N,)
     batch = per_sample(_LOSS, xp, shape, "one value per sequence", weight=arrays["weight"], mask=arrays["mask"],
