@@ -599,3 +599,18 @@ def test_registry_entries():
     assert losskit.spec("cross_entropy").input_space == "logit"
     assert losskit.spec("nll").input_space == "log-probability"
     assert "torch.nn.functional.cross_entropy" in losskit.spec("cross_entropy").peers
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["cross_entropy", "nll", "softmax_focal", "multi_margin"])
+def test_an_ignore_index_beyond_the_label_dtype_ignores_nothing_on_every_backend(name, backend):
+    # issue 16, item 11: ignore_index=10**30 overflowed on torch and JAX; no label can equal it
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(5, C)), rng.integers(0, C, 5)
+    if name == "nll":  # log-probabilities
+        z = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    fn = getattr(losskit, name)
+    expected = to_numpy(fn(z, y, ignore_index=None, reduction="none"))
+    for ignore_index in (10**30, -(10**30), 2**63):
+        got = fn(to(backend, z), to(backend, y), ignore_index=ignore_index, reduction="none")
+        np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-6)

@@ -612,3 +612,40 @@ def test_defaults(rng):
     q, k = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     assert losskit.info_nce(q, k) == losskit.info_nce(q, k, temperature=0.1)
     np.testing.assert_allclose(losskit.info_nce(q, k), ref.info_nce(q, k, temperature=0.1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["center_loss", "additive_margin_softmax", "batch_hard_triplet"])
+def test_labels_of_any_integer_dtype_give_the_int64_result(name, backend):
+    # issue 16, item 11: torch uint8 labels raised from index_select (a uint8 index is a mask there)
+    rng = np.random.default_rng(5)
+    x, labels, centers = rng.normal(size=(6, 3)), rng.integers(0, 3, 6), rng.normal(size=(3, 3))
+    arrays = (x, labels, centers) if name != "batch_hard_triplet" else (x, labels)
+    fn = getattr(losskit, name)
+    expected = to_numpy(fn(*arrays, reduction="none"))
+    for dtype in (np.uint8, np.int16, np.int32):
+        moved = [to(backend, a.astype(dtype) if a is labels else a) for a in arrays]
+        np.testing.assert_allclose(to_numpy(fn(*moved, reduction="none")), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["triplet_margin", "cosine_embedding", "center_loss", "info_nce"])
+def test_a_weight_and_mask_given_as_lists_are_read_like_arrays(name):
+    # issue 16, item 10: the structured losses route weight and mask through the shared validation
+    args, _ = losskit.spec(name).example(np.random.default_rng(6))
+    n = np.shape(losskit.spec(name).function(*args, reduction="none"))[0]
+    w, m = np.linspace(0.5, 2.0, n), np.arange(n) % 2 == 0
+    expected = losskit.spec(name).function(*args, weight=w, mask=m)
+    got = losskit.spec(name).function(*args, weight=w.tolist(), mask=m.tolist())
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [3.0, 1e3, 1e308])
+def test_a_large_norm_degree_tends_to_the_max_norm(p):
+    # issue 16, item 9: p = 1e308 gave NaN (|v|^p overflowed: inf - inf)
+    rng = np.random.default_rng(8)
+    a, pos, neg = rng.normal(size=(3, 6, 4))
+    got = losskit.triplet_margin(a, pos, neg, p=p, eps=0.0, reduction="none")
+    d = lambda u: np.sum(np.abs(u) ** p, axis=-1) ** (1 / p) if p < 100 else np.abs(u).max(axis=-1)  # noqa: E731
+    expected = np.maximum(d(a - pos) - d(a - neg) + 1.0, 0.0)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-2 if p == 1e3 else 1e-10)

@@ -597,3 +597,15 @@ def test_smooth_zero_with_confident_logits_has_finite_gradients(mode):
         value, g = jax.jit(jax.value_and_grad(lambda z, name=name, kw=kw: fn(name)(z, yj, **kw)))(jnp.asarray(x))
         assert torch.isfinite(out) and torch.all(torch.isfinite(xt.grad)), (name, kw)
         assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(g))), (name, kw)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["dice", "lovasz_softmax"])
+def test_an_ignore_index_beyond_the_label_dtype_ignores_nothing_on_every_backend(name, backend):
+    # issue 16, item 11: ignore_index=10**30 overflowed on torch and JAX; no label can equal it
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(2, 3, 4, 5)), rng.integers(0, 3, (2, 4, 5))
+    fn = getattr(losskit, name)
+    expected = to_numpy(fn(z, y, ignore_index=None, reduction="none"))
+    got = fn(to(backend, z), to(backend, y), ignore_index=10**30, reduction="none")
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-6)

@@ -54,7 +54,7 @@ CASES = [
     ("bcel pos_weight vector for a 0-d input", lambda: BCEL(np.asarray(0.5), np.asarray(1.0), pos_weight=np.ones(1)),
      ValueError, r"binary_cross_entropy_with_logits: pos_weight must be a scalar \(the input has no label axis\)"),
     ("bcel pos_weight a string", lambda: BCEL(x2, y2, pos_weight="2"),
-     TypeError, r"binary_cross_entropy_with_logits: pos_weight must be an array; received str"),
+     TypeError, r"binary_cross_entropy_with_logits: pos_weight must be an array \(NumPy, PyTorch or JAX\), a number or a list/tuple of numbers; received str"),
     ("bcel pos_weight a bool", lambda: BCEL(x2, y2, pos_weight=True),
      TypeError, r"binary_cross_entropy_with_logits: pos_weight must be a real number or an array; received bool"),
     ("bcel pos_weight from another backend", _torch_pos_weight_numpy,

@@ -67,7 +67,7 @@ CASES = [
     ("softmax_focal alpha vector negative", lambda: losskit.softmax_focal(z, y, alpha=np.array([0.5, -0.5, 1.0])),
      ValueError, r"softmax_focal: alpha must be >= 0; received -0.5"),
     ("softmax_focal alpha a string", lambda: losskit.softmax_focal(z, y, alpha="balanced"), TypeError,
-     r"softmax_focal: alpha must be an array; received str"),
+     r"softmax_focal: alpha must be an array \(NumPy, PyTorch or JAX\), a number or a list/tuple of numbers; received str"),
     ("softmax_focal probability target", lambda: losskit.softmax_focal(z, probs), TypeError,
      r"softmax_focal: target must hold integer class indices"),
     ("poly1_cross_entropy epsilon below -1", lambda: losskit.poly1_cross_entropy(z, y, epsilon=-2.0), ValueError,
