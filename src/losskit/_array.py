@@ -61,7 +61,7 @@ def namespace(loss: str, arrays: dict, required=()):
         if arrays.get(name) is None:
             raise TypeError(f"{loss}: {name} must be {ACCEPTED}; received NoneType None")
     given = {k: v for k, v in arrays.items() if v is not None}
-    if given and all(_is_torch(v) for v in given.values()):
+    if given and all(is_torch(v) for v in given.values()):
         # the common case, decided without array_api_compat's cached type checks,
         # which torch.compile warns about on every trace
         import array_api_compat.torch as xp
@@ -100,9 +100,35 @@ def namespace(loss: str, arrays: dict, required=()):
     return array_api_compat.array_namespace(*given.values()), out
 
 
-def _is_torch(x) -> bool:
+def is_torch(x) -> bool:
     torch = sys.modules.get("torch")  # never imports torch
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+# torch.compile warns on each of array_api_compat's lru_cache-wrapped type checks it traces
+# through; these answer a torch tensor directly and defer to array_api_compat otherwise.
+
+
+def is_array(x) -> bool:
+    if x is None or type(x) in (int, float, bool, complex, str, list, tuple, dict):
+        return False  # Python values (numpy scalars still count as arrays, as array_api_compat says)
+    return is_torch(x) or array_api_compat.is_array_api_obj(x)
+
+
+def array_namespace(x):
+    if is_torch(x):
+        import array_api_compat.torch as xp
+
+        return xp
+    return array_api_compat.array_namespace(x)
+
+
+def array_device(x):
+    return x.device if is_torch(x) else array_api_compat.device(x)
+
+
+def array_size(x) -> int:
+    return x.numel() if is_torch(x) else array_api_compat.size(x)
 
 
 def _backend_key(x) -> str:
@@ -118,7 +144,7 @@ def _backend_key(x) -> str:
 def is_concrete(x) -> bool:
     """False while ``x`` is being traced (jax.jit/grad, torch.compile, torch.func),
     where its values cannot be read; value checks are skipped then."""
-    if _is_torch(x):
+    if is_torch(x):
         import torch
 
         if torch.compiler.is_compiling():
@@ -220,7 +246,7 @@ def safe_sqrt(xp, v):
 
 def one_hot(xp, labels, num_classes: int, *, axis: int, dtype):
     """One-hot encoding with the class axis inserted at ``axis``."""
-    classes = xp.arange(num_classes, device=array_api_compat.device(labels))
+    classes = xp.arange(num_classes, device=array_device(labels))
     shape = [1] * (labels.ndim + 1)
     shape[axis] = num_classes
     classes = xp.reshape(classes, tuple(shape))

@@ -10,9 +10,9 @@ multiplied by 0, which would turn an inf into NaN).
 
 from __future__ import annotations
 
-import array_api_compat
 
 from ._validate import Batch
+from ._array import array_size
 
 
 def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weight=None):
@@ -40,7 +40,7 @@ def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weig
         total = xp.sum(contrib)
         den_weight = batch.weight if denominator_weight is None else denominator_weight
         if den_weight is None and keep is None:
-            out = total / max(array_api_compat.size(values), 1)
+            out = total / max(array_size(values), 1)
         else:
             if den_weight is None:
                 den = xp.sum(xp.astype(keep, values.dtype))

@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 import numbers
 
-import array_api_compat
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import domains as D
-from ._array import compute_dtype, is_concrete, namespace
+from ._array import array_device, array_size, compute_dtype, is_concrete, is_torch, namespace
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -105,7 +104,7 @@ def _torch_range(x):
     NaN), or None for anything else. Checking a large target against an
     interval this way reads it once instead of four times: it matters beside
     the fused kernels, whose whole pass costs about as much."""
-    if not (array_api_compat.is_torch_array(x) and x.dtype.is_floating_point and x.numel() > 0
+    if not (is_torch(x) and x.dtype.is_floating_point and x.numel() > 0
             and x.device.type != "meta"):
         return None
     import torch
@@ -129,7 +128,7 @@ def check_values(loss: str, name: str, xp, x, domain, when: str = "", *, infinit
     setting that asks for it, e.g. "when power >= 2". ``infinite_ok``: only
     the domain's bounds are checked, ``inf``/``-inf`` pass where the bounds
     admit them (predictions: an infinite input propagates, as NaN does)."""
-    if not is_concrete(x) or array_api_compat.size(x) == 0:
+    if not is_concrete(x) or array_size(x) == 0:
         return
     stated = domain  # what the message says: the bounds
     if isinstance(domain, D.Interval):
@@ -158,7 +157,7 @@ def _span(xp, x):
     one pass on torch (aminmax), a min and a max elsewhere; None where they
     cannot be read (inside ``jax.jit``, a closed-over concrete array gives
     traced results)."""
-    if array_api_compat.is_torch_array(x):
+    if is_torch(x):
         return _torch_range(x)
     low, high = xp.min(x), xp.max(x)
     return (float(low), float(high)) if is_concrete(low) else None
@@ -169,7 +168,7 @@ def check_data(loss: str, name: str, xp, x, domain, when: str = "") -> None:
     in ``domain``, so finite unless the domain admits an infinity. Valid data
     is read once (its min and max); only a failing array is read again to
     say what is wrong."""
-    if not is_concrete(x) or array_api_compat.size(x) == 0:
+    if not is_concrete(x) or array_size(x) == 0:
         return
     if isinstance(domain, D.Interval) and xp.isdtype(x.dtype, "real floating"):
         span = _span(xp, x)
@@ -279,7 +278,7 @@ def structured(
         if x is not None and not xp.isdtype(x.dtype, "integral"):
             raise TypeError(f"{loss}: {name} must have an integer dtype; received dtype {x.dtype}")
         if x is not None and x.dtype not in (xp.int32, xp.int64):
-            arrays[name] = xp.astype(x, xp.asarray(0, device=array_api_compat.device(x)).dtype)
+            arrays[name] = xp.astype(x, xp.asarray(0, device=array_device(x)).dtype)
     return xp, arrays, dtype, out_dtype
 
 
@@ -388,7 +387,7 @@ def class_axis(
         if ignore_index is not None:
             ignore_index = check_int(loss, "ignore_index", ignore_index)
         valid = not_ignored(xp, y, ignore_index)
-        if is_concrete(y) and array_api_compat.size(y):
+        if is_concrete(y) and array_size(y):
             in_range = xp.logical_and(y >= 0, y < num_classes)
             bad = xp.logical_not(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)))
             if any_true(xp, bad):

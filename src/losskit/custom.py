@@ -32,7 +32,7 @@ import array_api_compat
 import numpy as np
 
 from . import domains as D
-from ._array import sigmoid
+from ._array import array_namespace, is_array, is_torch, sigmoid
 from ._reduce import reduce
 from ._validate import elementwise
 from .registry import LossSpec, Param, check_params, register
@@ -124,11 +124,11 @@ def define_loss(
         b = elementwise(name, raw, target, input_name="raw")
 
         def per_element(r):  # raw -> loss, through the link; r may be on torch or JAX for NumPy input
-            xp = array_api_compat.array_namespace(r)
+            xp = array_namespace(r)
             return _per_element(name, function, xp, _inverse_link(xp, link, r), _like(b.target, r), values, r.shape)
 
         def user_gradient(r):
-            return _per_element(name, gradient, array_api_compat.array_namespace(r), r, _like(b.target, r),
+            return _per_element(name, gradient, array_namespace(r), r, _like(b.target, r),
                                 values, r.shape, what="gradient")
 
         if gradient is None:
@@ -201,7 +201,7 @@ def _per_element(name, function, xp, input, target, params, shape, what="loss"):
     if _takes_xp(function):
         kwargs["xp"] = xp
     out = function(input, target, **kwargs)
-    if not array_api_compat.is_array_api_obj(out) or tuple(out.shape) != tuple(shape):
+    if not is_array(out) or tuple(out.shape) != tuple(shape):
         got = f"shape {tuple(out.shape)}" if hasattr(out, "shape") else type(out).__name__
         raise TypeError(f"{name}: the {what} function must return one value per element, an array of shape "
                         f"{tuple(shape)}; received {got}")
@@ -235,7 +235,7 @@ def _host(a) -> np.ndarray:
 
 
 def _from_numpy(a, like):
-    if array_api_compat.is_torch_array(like):
+    if is_torch(like):
         import torch
 
         return torch.from_numpy(np.ascontiguousarray(a)).to(like.device)
@@ -249,12 +249,12 @@ def _autodiff(per_element, raw, *, second: bool):
     (element i depends on raw i only, so that is every element's derivative),
     and the gradient of that gradient's sum. ``second=False`` returns
     (per_element(raw), its derivative): a user's gradient and its Hessian."""
-    if array_api_compat.is_torch_array(raw):
+    if is_torch(raw):
         return _torch_autodiff(per_element, raw, second)
     if array_api_compat.is_jax_array(raw):
         return _jax_autodiff(per_element, raw, second)
     # NumPy or any other array-API library: differentiate through torch or JAX, then come back.
-    xp = array_api_compat.array_namespace(raw)
+    xp = array_namespace(raw)
     host = _host(raw)
     if importlib.util.find_spec("torch") is not None:
         import torch

@@ -17,11 +17,11 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import array_api_compat
 import numpy as np
 
 from . import domains as D
 from ._validate import check_bool, check_choice, check_int, check_param
+from ._array import array_device, array_namespace, is_array
 
 __all__ = ["Param", "LossSpec", "Loss", "register", "unregister", "check_params", "get", "spec", "specs", "available"]
 
@@ -231,14 +231,14 @@ class Loss:
 
     def _bound(self, reference, overrides: dict) -> dict:
         params = {**self.params, **overrides}
-        if reference is None or not array_api_compat.is_array_api_obj(reference):
+        if reference is None or not is_array(reference):
             return params
-        xp = array_api_compat.array_namespace(reference)
+        xp = array_namespace(reference)
         dtype = reference.dtype if xp.isdtype(reference.dtype, "real floating") else None
         for p in self.spec.params:
             value = params.get(p.name)
             if p.kind in ("array", "real_or_array") and isinstance(value, (list, tuple)):
-                params[p.name] = xp.asarray(value, dtype=dtype, device=array_api_compat.device(reference))
+                params[p.name] = xp.asarray(value, dtype=dtype, device=array_device(reference))
         return params
 
     def __call__(self, input, target, *args, **kwargs):
@@ -293,7 +293,7 @@ class Loss:
 
 def _plain(value):
     """JSON-friendly form of a parameter (arrays become lists)."""
-    if array_api_compat.is_array_api_obj(value):
+    if is_array(value):
         if hasattr(value, "tolist"):
             return value.tolist()
         return np.asarray(value).tolist()

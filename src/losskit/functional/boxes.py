@@ -31,7 +31,7 @@ import math
 import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete
+from .._array import array_size, is_concrete, is_torch
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -55,7 +55,7 @@ _FOUR_OVER_PI2 = 4.0 / math.pi**2
 def _check_ordered(loss: str, name: str, xp, boxes) -> None:
     """Every box has x1 <= x2 and y1 <= y2 (NaN coordinates pass: NaN in
     ``input`` propagates, NaN in ``target`` is reported before this)."""
-    if not is_concrete(boxes) or array_api_compat.size(boxes) == 0:
+    if not is_concrete(boxes) or array_size(boxes) == 0:
         return
     flat = _constant(xp, xp.reshape(boxes, (-1, 4)))  # read values without autograd
     bad = xp.logical_or(flat[:, 2] < flat[:, 0], flat[:, 3] < flat[:, 1])
@@ -152,7 +152,7 @@ def _constant(xp, x):
     """``x`` as a constant for autograd: detached in PyTorch, stop_gradient in
     JAX; NumPy and other backends have no autograd. (The array API standard
     has no stop-gradient.)"""
-    if array_api_compat.is_torch_array(x):
+    if is_torch(x):
         return x.detach()
     if array_api_compat.is_jax_array(x):
         import jax

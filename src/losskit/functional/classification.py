@@ -20,13 +20,11 @@ Notation: :math:`z` logits, :math:`\\log p = \\mathrm{log\\_softmax}(z)`,
 
 from __future__ import annotations
 
-import math
 import numbers
 
-import array_api_compat
 
 from .. import domains as D
-from .._array import log_softmax, one_hot, safe_pow
+from .._array import array_device, log_softmax, one_hot, safe_pow
 from .._reduce import reduce
 from .._validate import check_bool, check_choice, check_param, check_values, class_axis
 from ..kernels import dispatch as fast
@@ -101,7 +99,7 @@ def _expand(xp, c, axis: int):
 
 def _cov_full(xp, p):
     """diag(p) - p p^T per row of a (N, C) array -> (N, C, C)."""
-    eye = xp.eye(p.shape[1], dtype=p.dtype, device=array_api_compat.device(p))
+    eye = xp.eye(p.shape[1], dtype=p.dtype, device=array_device(p))
     pi = xp.expand_dims(p, axis=2)
     return pi * eye - pi * xp.expand_dims(p, axis=1)
 
@@ -112,7 +110,7 @@ def _outer(xp, a, c):
 
 def _zeros_full(xp, x):
     """(N, C, C) zeros on x's device."""
-    return xp.zeros((x.shape[0], x.shape[1], x.shape[1]), dtype=x.dtype, device=array_api_compat.device(x))
+    return xp.zeros((x.shape[0], x.shape[1], x.shape[1]), dtype=x.dtype, device=array_device(x))
 
 
 def _zero_ignored(b, arr, axis: int, full: bool):
@@ -597,7 +595,7 @@ def _multi_margin_derivatives(raw, target, *, full=False, p=1, margin=1.0, class
         pos = xp.where(active, zm, xp.zeros_like(zm))
         grad = 2.0 * k * (pos - hotf * xp.sum(pos, axis=axis, keepdims=True))
         if full:
-            eye = xp.eye(x.shape[1], dtype=x.dtype, device=array_api_compat.device(x))
+            eye = xp.eye(x.shape[1], dtype=x.dtype, device=array_device(x))
             m = (xp.expand_dims(a, axis=2) * eye - _outer(xp, a, hotf) - _outer(xp, hotf, a)
                  + xp.expand_dims(count, axis=2) * _outer(xp, hotf, hotf))
             kk = k if isinstance(k, float) else xp.expand_dims(k, axis=2)

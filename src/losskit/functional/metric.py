@@ -44,10 +44,9 @@ from __future__ import annotations
 
 import math
 
-import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, logsumexp, one_hot, safe_pow, safe_sqrt
+from .._array import array_device, array_size, is_array, is_concrete, logsumexp, one_hot, safe_pow, safe_sqrt
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -106,7 +105,7 @@ def _relu(xp, x):
 
 
 def _eye(xp, n: int, like):
-    idx = xp.arange(n, device=array_api_compat.device(like))
+    idx = xp.arange(n, device=array_device(like))
     return xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
 
 
@@ -170,7 +169,7 @@ def _labelled_batch(loss, embeddings, labels, weight, mask, reduction):
 
 
 def _class_labels(loss, xp, labels, num_classes: int):
-    if is_concrete(labels) and array_api_compat.size(labels):
+    if is_concrete(labels) and array_size(labels):
         bad = xp.logical_or(labels < 0, labels >= num_classes)
         if any_true(xp, bad):
             raise ValueError(
@@ -443,7 +442,7 @@ def triplet_margin_with_distance(
         if distance_fn is None:
             return _pairwise_distance(xp, u, v, 2.0, 1e-6)
         out = distance_fn(u, v)
-        if not array_api_compat.is_array_api_obj(out):
+        if not is_array(out):
             raise TypeError(f"{loss}: distance_fn must return an array; received {type(out).__name__}")
         if tuple(out.shape) != shape:
             raise ValueError(
@@ -773,7 +772,7 @@ def _nt_xent(xp, q, k, mask, temperature):
     positive = xp.sum(z[:n, ...] * z[n:, ...], axis=1) / temperature
     keep = xp.logical_not(_eye(xp, 2 * n, z))
     if mask is not None:  # a masked pair is no one's negative; every row keeps its positive
-        idx = xp.arange(2 * n, device=array_api_compat.device(z))
+        idx = xp.arange(2 * n, device=array_device(z))
         partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
         keep = xp.logical_or(xp.logical_and(keep, xp.expand_dims(xp.concat([mask, mask]), axis=0)), partner)
     lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1)

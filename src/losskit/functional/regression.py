@@ -15,10 +15,9 @@ import dataclasses
 import math
 import sys
 
-import array_api_compat
 
 from .. import domains as D
-from .._array import namespace, safe_sqrt, softplus
+from .._array import array_device, is_array, namespace, safe_sqrt, softplus
 from .._reduce import reduce
 from .._validate import check_param, check_reduction, elementwise
 from ..kernels import elementwise as fast_elementwise
@@ -520,7 +519,7 @@ def _mape_derivatives(raw, target, *, full=False):
 def _quantile_levels(loss, name, value):
     """A scalar level in (0, 1) (returned as a float) or a non-empty 1-D
     sequence/array of them (returned as a tuple of floats)."""
-    if array_api_compat.is_array_api_obj(value):
+    if is_array(value):
         if value.ndim == 0:
             return check_param(loss, name, float(value), D.OPEN_UNIT)
         if value.ndim != 1:
@@ -555,7 +554,7 @@ def _quantile_batch(loss, input, target, levels, *, weight=None, mask=None, redu
         )
     y = xp.broadcast_to(xp.expand_dims(y, axis=-1), expected)
     b = elementwise(loss, x, y, weight=arrays["weight"], mask=arrays["mask"], reduction=reduction, input_name=input_name)
-    q = xp.asarray(levels, dtype=b.dtype, device=array_api_compat.device(b.input))
+    q = xp.asarray(levels, dtype=b.dtype, device=array_device(b.input))
     return b, q
 
 

@@ -82,10 +82,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, log_softmax, one_hot, sigmoid, softplus
+from .._array import array_device, array_size, is_concrete, log_softmax, one_hot, sigmoid, softplus
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -189,7 +188,7 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
             )
         check_shape(loss, "target", y, (n, *spatial), "the input's shape without the class axis, in multiclass mode")
         valid = not_ignored(xp, y, ignore_index)
-        if is_concrete(y) and array_api_compat.size(y):
+        if is_concrete(y) and array_size(y):
             ok = xp.logical_and(y >= 0, y < c)
             if valid is not None:
                 ok = xp.logical_or(ok, xp.logical_not(valid))
@@ -213,7 +212,7 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
             )
         check_no_nan(loss, "target", xp, y)
         valid = not_ignored(xp, y, ignore_index)
-        if is_concrete(y) and array_api_compat.size(y) and y.dtype != xp.bool:
+        if is_concrete(y) and array_size(y) and y.dtype != xp.bool:
             ok = xp.logical_or(y == 0, y == 1)
             if valid is not None:
                 ok = xp.logical_or(ok, xp.logical_not(valid))
@@ -705,7 +704,7 @@ def _lovasz(xp, errors, fg, valid):
         return xp.sum(errors, axis=1)
     key = errors if valid is None else xp.where(valid, errors, xp.full_like(errors, -math.inf))
     order = xp.argsort(key, axis=1, descending=True, stable=True)
-    offsets = xp.reshape(xp.arange(r, dtype=order.dtype, device=array_api_compat.device(order)) * s, (r, 1))
+    offsets = xp.reshape(xp.arange(r, dtype=order.dtype, device=array_device(order)) * s, (r, 1))
     flat = xp.reshape(order + offsets, (r * s,))
 
     def gather(a):

@@ -30,7 +30,7 @@ import math
 import array_api_compat
 
 from .. import domains as D
-from .._array import is_concrete, logsumexp, one_hot
+from .._array import array_device, array_namespace, array_size, is_array, is_concrete, logsumexp, one_hot
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -85,16 +85,16 @@ def _to_backend(value, like):
     if (
         isinstance(value, (list, tuple, int))
         and not isinstance(value, bool)
-        and array_api_compat.is_array_api_obj(like)
+        and is_array(like)
     ):
-        xp = array_api_compat.array_namespace(like)
-        return xp.asarray(value, device=array_api_compat.device(like))
+        xp = array_namespace(like)
+        return xp.asarray(value, device=array_device(like))
     return value
 
 
 def _index_dtype(xp, like):
     """The namespace's default integer dtype (int32 on JAX without x64)."""
-    return xp.asarray(0, device=array_api_compat.device(like)).dtype
+    return xp.asarray(0, device=array_device(like)).dtype
 
 
 def _known(x):
@@ -105,7 +105,7 @@ def _known(x):
 
 def _check_range(xp, name, x, high: int, what: str):
     """Integers of ``x`` in [0, high]."""
-    if not is_concrete(x) or array_api_compat.size(x) == 0:
+    if not is_concrete(x) or array_size(x) == 0:
         return
     bad = xp.logical_or(x < 0, x > high)
     if any_true(xp, bad):
@@ -183,7 +183,7 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
                 f"(1-D); received {total}"
             )
         width = total if longest is None else longest
-        dev = array_api_compat.device(y)
+        dev = array_device(y)
         if width == 0 or total == 0:
             labels = xp.zeros((N, 0), dtype=itype, device=dev)
         else:
@@ -196,9 +196,9 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
             f"{_LOSS}: targets must be padded (N, S) or concatenated 1-D (sum(target_lengths),); "
             f"received shape {tuple(y.shape)}"
         )
-    dev = array_api_compat.device(labels)
+    dev = array_device(labels)
     used = xp.expand_dims(xp.arange(labels.shape[1], dtype=itype, device=dev), 0) < xp.expand_dims(tl, 1)
-    if array_api_compat.size(labels):
+    if array_size(labels):
         out_of_range = xp.logical_and(used, xp.logical_or(labels < 0, labels >= C))
         if any_true(xp, out_of_range):
             bad = int(xp.max(xp.where(out_of_range, labels, xp.full_like(labels, -1))))
@@ -225,15 +225,15 @@ def _extended(xp, labels, blank: int):
     a path may skip from s - 2 to s (a label differing from the previous one)."""
     N, S = labels.shape
     blanks = xp.full_like(labels, blank)
-    col = xp.full((N, 1), blank, dtype=labels.dtype, device=array_api_compat.device(labels))
+    col = xp.full((N, 1), blank, dtype=labels.dtype, device=array_device(labels))
     ext = xp.concat([xp.reshape(xp.stack([blanks, labels], axis=2), (N, 2 * S)), col], axis=1)
     L = 2 * S + 1
-    pos = xp.expand_dims(xp.arange(L, dtype=labels.dtype, device=array_api_compat.device(labels)), 0)
+    pos = xp.expand_dims(xp.arange(L, dtype=labels.dtype, device=array_device(labels)), 0)
     if L > 2:
         prev2 = xp.concat([ext[:, :2], ext[:, :-2]], axis=1)
         skip = xp.logical_and(xp.logical_and(pos % 2 == 1, pos >= 2), ext != prev2)
     else:
-        skip = xp.zeros(ext.shape, dtype=xp.bool, device=array_api_compat.device(labels))
+        skip = xp.zeros(ext.shape, dtype=xp.bool, device=array_device(labels))
     return ext, skip, pos
 
 
@@ -241,7 +241,7 @@ def _emissions(xp, lp, ext):
     """log_probs at the extended labels: (T, N, L)."""
     T, N, C = lp.shape
     L = ext.shape[1]
-    dev = array_api_compat.device(lp)
+    dev = array_device(lp)
     t = xp.reshape(xp.arange(T, dtype=ext.dtype, device=dev), (T, 1, 1))
     n = xp.reshape(xp.arange(N, dtype=ext.dtype, device=dev), (1, N, 1))
     index = (t * N + n) * C + xp.expand_dims(ext, 0)
@@ -258,7 +258,7 @@ def _scan(xp, body, carry, emis, steps: int, *, reverse: bool = False):
     if array_api_compat.is_jax_namespace(xp):
         import jax
 
-        times = xp.arange(steps, dtype=_index_dtype(xp, emis), device=array_api_compat.device(emis))
+        times = xp.arange(steps, dtype=_index_dtype(xp, emis), device=array_device(emis))
         return jax.lax.scan(lambda c, x: body(c, x[0], x[1]), carry, (times, emis[:steps, ...]), reverse=reverse)
     outs = [None] * steps
     frames = xp.unstack(emis[:steps, ...], axis=0) if steps else ()  # one autograd node, not one per step
@@ -280,7 +280,7 @@ def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
     emission at t included; frozen once t >= input_length. Starts from a
     virtual step -1 at state 0 with log-probability 0. Returns the last alpha
     and, with ``keep_all``, every alpha_t stacked (steps, N, L)."""
-    start = xp.zeros(skip.shape, dtype=emis.dtype, device=array_api_compat.device(emis))
+    start = xp.zeros(skip.shape, dtype=emis.dtype, device=array_device(emis))
     neg, one, neg2 = _constants(xp, start)
     alpha = xp.where(pos == 0, start, neg)
     il = xp.expand_dims(il, 1)
@@ -301,7 +301,7 @@ def _backward(xp, emis, skip, il, final, steps: int):
     path from state s at t to an end state), emissions after t included;
     ``final`` (0 at the end states, -inf elsewhere) for t >= input_length - 1."""
     if steps == 0:
-        return xp.zeros((0, *final.shape), dtype=final.dtype, device=array_api_compat.device(final))
+        return xp.zeros((0, *final.shape), dtype=final.dtype, device=array_device(final))
     neg, one, neg2 = _constants(xp, final)
     il = xp.expand_dims(il, 1)
     L = skip.shape[1]
@@ -418,7 +418,7 @@ def ctc(log_probs, targets, input_lengths, target_lengths, *, blank=0, zero_infi
 
 
 def _steps(xp, il, T: int) -> int:
-    if not array_api_compat.size(il):
+    if not array_size(il):
         return 0
     longest = _known(xp.max(il))
     return T if longest is None else min(T, longest)
@@ -459,7 +459,7 @@ def _ctc_derivatives(log_probs, targets, input_lengths, target_lengths, *, full=
     nll = -_masked_logsumexp(xp, alpha, end, axis=1)
     feasible = xp.isfinite(nll)
     nll_safe = xp.where(feasible, nll, xp.zeros_like(nll))
-    dev = array_api_compat.device(lp)
+    dev = array_device(lp)
     if steps:
         betas = _backward(xp, emis, skip, il, xp.where(end, xp.zeros_like(alpha), _neg_inf(xp, alpha)), steps)
         times = xp.reshape(xp.arange(steps, dtype=il.dtype, device=dev), (steps, 1, 1))

@@ -9,9 +9,9 @@ torch tensor arrives.
 
 from __future__ import annotations
 
-import array_api_compat
 
 from . import enabled, note
+from .._array import is_torch
 
 _loaded: dict = {}  # kernel module name -> the module, or the reason it cannot load
 
@@ -36,7 +36,7 @@ def _start(loss: str, b, *others, devices=("cpu",), cpu_module="softmax_cpu"):
     if not enabled():
         return None  # switched off: not even recorded, the user asked for it
     x = b.input
-    if not array_api_compat.is_torch_array(x):
+    if not is_torch(x):
         return None  # NumPy and JAX take the reference math (JAX's XLA already fuses it)
     from . import _torch
     reason = _torch.why_not(x, *others)
