@@ -169,7 +169,7 @@ def test_messages_are_whole_lines_in_a_narrow_terminal_and_a_long_path(tmp_path)
 
 
 def test_memory_and_os_errors_become_one_line_exit_2(tmp_path):
-    from losskit.compare.commands import Refused, user_errors
+    from losskit.cli.errors import Refused, user_errors
 
     with pytest.raises(Refused) as memory, user_errors():
         raise MemoryError("Unable to allocate 745. GiB for an array with shape (100000000000,)")

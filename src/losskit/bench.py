@@ -53,7 +53,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import click
 
 LOSSES = ("cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal", "softmax_focal", "huber", "mse")
 
@@ -660,7 +659,7 @@ def machine_text(threads: int) -> str:
         with contextlib.suppress(PackageNotFoundError):
             versions.append(f"{package} {version(package)}")
     load = f"; load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
-    return (f"{cpu}, {_cores()} cores; torch and numba threads: {threads}{load}; Python "
+    return (f"{cpu}, {cores()} cores; torch and numba threads: {threads}{load}; Python "
             f"{platform.python_version()}, {', '.join(versions)}, losskit {_losskit_version()}")
 
 
@@ -683,7 +682,7 @@ def _losskit_version() -> str:
     return f"{__version__} (git {commit.stdout.strip()}{changed})"
 
 
-def _cores() -> int:
+def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -698,17 +697,8 @@ def command_text(names, quick, repeat, threads, no_memory, no_peers, no_compile)
     return " ".join(parts)
 
 
-# -- the command ------------------------------------------------------------------
-
-def _check_names(ctx, param, names):
-    unknown = [n for n in names if n not in LOSSES]
-    if unknown:
-        raise click.BadParameter(f"must be among {', '.join(LOSSES)}; received {', '.join(map(repr, unknown))}",
-                                 param_hint="NAME")
-    return names
-
-
-def _listing(quick: bool) -> str:
+def listing(quick: bool) -> str:
+    """What ``losskit bench --list`` prints: the cases and implementations of every loss."""
     every = ("Every case runs losskit, losskit under kernels.disabled() (reference math), torch eager and "
              "torch.compile(eager), then the peers below that import here.")
     lines = [every, ""]
@@ -719,38 +709,6 @@ def _listing(quick: bool) -> str:
             peers = [i.name for i in impls if i.kind == "peer"] or ["none"]
             lines.append(f"  {case.title}\n    {eager_name(case)}; peers: {', '.join(peers)}")
     return "\n".join(lines)
-
-
-@click.command("bench")
-@click.argument("names", nargs=-1, callback=_check_names, metavar="[NAME]...")
-@click.option("--quick", is_flag=True, help="small sizes and few repeats (tests, a fast look)")
-@click.option("--repeat", type=click.IntRange(min=1), default=None,
-              help="timed calls per measurement (median); default 7, 3 with --quick")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch.set_num_threads (numba follows); default: all cores")
-@click.option("--no-memory", is_flag=True, help="skip the peak-memory subprocesses")
-@click.option("--no-peers", is_flag=True, help="skip kornia, torchvision, smp and optax")
-@click.option("--no-compile", is_flag=True, help="skip torch.compile (seconds of compiling per case)")
-@click.option("--markdown", "markdown_file", default=None, type=click.Path(dir_okay=False),
-              help="append the tables as Markdown, with the command, machine and date, to FILE")
-@click.option("--list", "list_only", is_flag=True, help="list the losses, sizes and implementations, and exit")
-def bench_command(names, quick, repeat, threads, no_memory, no_peers, no_compile, markdown_file, list_only):
-    """Time losskit's hot losses (fwd, fwd+bwd) and their extra peak memory
-    against eager PyTorch, torch.compile and installed peers. NAME selects
-    losses (default: all): cross_entropy, binary_cross_entropy_with_logits,
-    sigmoid_focal, softmax_focal, huber, mse."""
-    if list_only:
-        click.echo(_listing(quick))
-        return
-    if markdown_file:  # refuse a file that cannot be written now, not after minutes of timing
-        try:
-            open(markdown_file, "a").close()
-        except OSError as error:
-            raise click.BadParameter(f"must be a file that can be written; received {markdown_file!r} "
-                                     f"({error.strerror or error})", param_hint="--markdown") from None
-    run(names, quick=quick, repeat=repeat, threads=threads, memory=not no_memory, peers=not no_peers,
-        compile=not no_compile, markdown_file=markdown_file,
-        command=command_text(names, quick, repeat, threads or _cores(), no_memory, no_peers, no_compile))
 
 
 @contextlib.contextmanager
@@ -775,14 +733,15 @@ def _settings(threads: int, compile: bool):
 
 
 def run(names=(), *, quick=False, repeat=None, threads=None, memory=True, peers=True, compile=True,
-        markdown_file=None, command="losskit bench") -> None:
+        markdown_file=None, command="losskit bench", out=None, progress=None) -> None:
     """Measure the cases of ``names`` (all when empty), print a table per case,
-    and append them as Markdown to ``markdown_file`` when given."""
-    from rich.console import Console
+    and append them as Markdown to ``markdown_file`` when given. ``out`` (tables)
+    and ``progress`` (stderr lines) are rich consoles; the command line passes its own."""
+    if out is None or progress is None:  # called as a library function
+        from rich.console import Console
 
-    out = Console() if sys.stdout.isatty() else Console(width=200, file=sys.stdout)
-    progress = Console(stderr=True)
-    threads = threads or _cores()
+        out, progress = out or Console(), progress or Console(stderr=True)
+    threads = threads or cores()
     repeat = repeat or (3 if quick else 7)
     warmup = 1 if quick else 2
     header = [f"Command: `{command}`", f"Machine: {machine_text(threads)}",
@@ -830,12 +789,3 @@ def measure_case(case: Case, *, repeat: int, warmup: int, peers: bool = True, co
         rows.append(measure(case, inputs, impl, reference, repeat=repeat, warmup=warmup))
         gc.collect()  # drop this implementation's buffers before the next one runs
     return rows
-
-
-def register(app: click.Group) -> None:
-    """Add ``bench`` to the ``losskit`` command group."""
-    app.add_command(bench_command)
-
-
-def main(argv=None):
-    return bench_command.main(args=argv, prog_name="bench_losses.py")

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import MAX_EPOCHS, PATIENCE
+
 __all__ = ["Comparison", "compare"]
 
 
@@ -69,9 +71,9 @@ def summary_frame(config, records):
 
 
 def compare(data, target=None, *, losses="auto", model: str = "linear", folds: int = 5, seeds: int = 3,
-            metric=None, baseline=None, features=None, eval_target=None, l2: float = 0.0, max_epochs: int = 200,
-            patience: int = 15, task=None, out="losskit-compare", jobs: int = 1, executor: str = "local",
-            ray_address=None, reuse: bool = False, overwrite: bool = False, report: bool = True,
+            metric=None, baseline=None, features=None, eval_target=None, l2: float = 0.0,
+            max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, task=None, out="losskit-compare", jobs: int = 1,
+            executor: str = "local", ray_address=None, reuse: bool = False, overwrite: bool = False, report: bool = True,
             progress=None) -> Comparison:
     """Compare losses on ``data`` (a CSV/Parquet/.npy path or a bundled dataset name).
 

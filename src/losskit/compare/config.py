@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 MODELS = ("linear", "mlp", "gbdt")
+# training defaults, written once: the library, the command line and the demo read them from here
+MAX_EPOCHS = 200
+PATIENCE = 15  # epochs without improvement on the inner validation split before stopping
 # the settings that make two trials with the same (loss, fold, seed) the same trial
 TRIAL_SETTINGS = ("data_sha256", "target", "eval_target", "features", "task", "model", "folds", "l2",
                   "max_epochs", "patience", "n_rows", "n_classes")
@@ -104,16 +107,41 @@ def _parse_one(item: str) -> tuple[str, dict]:
     if not item.endswith(")"):
         raise fail("--losses", "name or name(k=v, ...)", repr(item))
     name, inner = item[: item.index("(")].strip(), item[item.index("(") + 1: -1]
-    params = {}
-    for part in _split_top_level(inner):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise fail("--losses", f"parameters written k=v in {name}(...)", repr(part))
-        try:
-            params[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise fail("--losses", f"a Python literal for {name}'s {key.strip()!r}", repr(value.strip())) from None
-    return name, params
+
+    def refuse(expectation, received):
+        return fail("--losses", expectation, received)
+
+    form = f"parameters written k=v in {name}(...)"
+    return name, dict(parse_assignment(part, form, refuse) for part in _split_top_level(inner))
+
+
+_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def parse_assignment(text: str, form: str, refuse) -> tuple[str, object]:
+    """``NAME=VALUE`` -> (name, value): the one reader of a loss parameter written as text
+    (``losskit check --param``, ``losskit plot --param``, ``--losses`` and the config file's losses).
+
+    NAME is a Python identifier; VALUE is true/false/none/null, a Python literal
+    (``2``, ``[1, 4]``, ``0.5,1`` a tuple), or a bare word read as a string (a choice
+    such as ``mode=binary``). ``refuse(expectation, received)`` makes the caller's error;
+    ``form`` is the expectation when the text is not NAME=VALUE at all.
+
+    >>> parse_assignment("class_weight=[1, 4]", "NAME=VALUE", ValueError)
+    ('class_weight', [1, 4])
+    """
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key.isidentifier():
+        raise refuse(form, repr(text))
+    if value.lower() in _WORDS:
+        return key, _WORDS[value.lower()]
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if value.isidentifier():
+            return key, value
+        raise refuse(f"a Python literal for {key!r}", repr(value)) from None
 
 
 @dataclass(frozen=True)
@@ -132,8 +160,8 @@ class CompareConfig:
     features: tuple | None = None
     eval_target: str | None = None
     l2: float = 0.0
-    max_epochs: int = 200
-    patience: int = 15
+    max_epochs: int = MAX_EPOCHS
+    patience: int = PATIENCE
     n_rows: int = 0
     n_classes: int | None = None
     data_sha256: str = ""
@@ -269,27 +297,3 @@ def check_protocol(task: str, y: np.ndarray, folds: int, seeds: int) -> None:
         if small:
             shown = ", ".join(f"class {c!r} has {k}" for c, k in small)
             raise fail("DATA", f"at least {folds} rows of every class for stratified --folds {folds}", shown)
-
-
-def check_inner_split(config: CompareConfig, y: np.ndarray, split: dict) -> None:
-    """Refuse folds whose training rows cannot hold the models' inner validation split.
-
-    Mirrors ``models._split``: where every class has two training rows, the split is stratified
-    and scikit-learn needs at least one row per class on each side of it."""
-    from .models import VAL_FRACTION, inner_split_sizes
-
-    if config.task not in ("binary", "multiclass"):
-        return
-    classes, counts = np.unique(y, return_counts=True)
-    for (fold, seed), (train, _) in split.items():
-        n_val, n_fit = inner_split_sizes(len(train))
-        in_train = np.unique(y[train], return_counts=True)[1]
-        if in_train.min() >= 2 and min(n_val, n_fit) < len(in_train):
-            shown = ", ".join(f"{c!r}: {k}" for c, k in zip(classes.tolist(), counts.tolist()))
-            more = next((k for k in range(config.folds + 1, len(y) // 2 + 1)
-                         if min(inner_split_sizes(len(y) - -(-len(y) // k))) >= len(classes)), None)
-            hint = f"use --folds {more} or more, or more rows" if more else "use more rows, or merge rare classes"
-            raise fail("DATA", f"training folds whose inner validation split ({VAL_FRACTION:g} of them, "
-                       f"stratified) holds every one of the {len(classes)} classes",
-                       f"{len(y)} rows: {len(train)} per training fold with --folds {config.folds}, "
-                       f"{n_val} of them for validation (class counts {shown}); {hint}")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import MAX_EPOCHS, PATIENCE, fail
 from .tasks import MODELS, Adapter
 
 __all__ = ["Fit", "fit_predict"]
@@ -58,18 +59,14 @@ class Fit:
     seconds: float = 0.0
 
 
-def _fail(what: str, expected: str, received: str) -> ValueError:
-    return ValueError(f"compare: {what} must be {expected}; received {received}")
-
-
 def _features(X, name: str) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
-        raise _fail(name, "2-D (rows x features)", f"shape {X.shape}")
+        raise fail(name, "2-D (rows x features)", f"shape {X.shape}")
     if not np.all(np.isfinite(X)):
-        raise _fail(name, "finite (no NaN or inf; impute missing values first)",
+        raise fail(name, "finite (no NaN or inf; impute missing values first)",
                     f"{int(np.sum(~np.isfinite(X)))} non-finite value(s)")
     return X
 
@@ -87,10 +84,10 @@ def _split(n: int, y: np.ndarray, adapter: Adapter, seed: int, val_fraction: flo
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < val_fraction < 1.0:
-        raise _fail("val_fraction", "in (0, 1)", repr(val_fraction))
+        raise fail("val_fraction", "in (0, 1)", repr(val_fraction))
     n_val = inner_split_sizes(n, val_fraction)[0]
     if n - n_val < 2 or n_val < 1:
-        raise _fail("training rows", f"enough for an inner validation split of {val_fraction:g}", f"{n} row(s)")
+        raise fail("training rows", f"enough for an inner validation split of {val_fraction:g}", f"{n} row(s)")
     classification = adapter.task in ("binary", "multiclass")
     if stratify is None:
         # automatic: by class, where every class has at least two rows
@@ -102,13 +99,13 @@ def _split(n: int, y: np.ndarray, adapter: Adapter, seed: int, val_fraction: flo
     else:
         labels = np.asarray(stratify)
         if labels.shape[0] != n:
-            raise _fail("stratify", f"None, a bool or {n} labels (one per training row)", f"shape {labels.shape}")
+            raise fail("stratify", f"None, a bool or {n} labels (one per training row)", f"shape {labels.shape}")
     idx = np.arange(n)
     return train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=labels)
 
 
 def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "linear", seed: int = 0, monitor=None,
-                l2: float = 0.0, max_epochs: int = 200, patience: int = 15, val_fraction: float = VAL_FRACTION,
+                l2: float = 0.0, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, val_fraction: float = VAL_FRACTION,
                 stratify=None, batch_size: int = _BATCH, lr: float | None = None, rounds: int = _GBDT["rounds"],
                 early_stopping_rounds: int = _GBDT["early_stopping"]) -> Fit:
     """Train ``model`` with ``adapter``'s loss on ``(X_train, y_train)``; predict ``X_test``.
@@ -129,19 +126,19 @@ def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "lin
     """
     start = time.perf_counter()
     if model not in MODELS:
-        raise _fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
     if not (isinstance(l2, (int, float)) and l2 >= 0 and math.isfinite(l2)):
-        raise _fail("l2", "a finite number >= 0", repr(l2))
+        raise fail("l2", "a finite number >= 0", repr(l2))
     for name, value in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size),
                         ("rounds", rounds), ("early_stopping_rounds", early_stopping_rounds)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise _fail(name, "an integer >= 1", repr(value))
+            raise fail(name, "an integer >= 1", repr(value))
     X_train, X_test = _features(X_train, "X_train"), _features(X_test, "X_test")
     y = np.asarray(y_train, dtype=np.float64).reshape(-1)
     if y.shape[0] != X_train.shape[0]:
-        raise _fail("y_train", f"one value per row of X_train ({X_train.shape[0]})", f"{y.shape[0]} values")
+        raise fail("y_train", f"one value per row of X_train ({X_train.shape[0]})", f"{y.shape[0]} values")
     if X_test.shape[1] != X_train.shape[1]:
-        raise _fail("X_test", f"{X_train.shape[1]} feature column(s) like X_train", f"{X_test.shape[1]}")
+        raise fail("X_test", f"{X_train.shape[1]} feature column(s) like X_train", f"{X_test.shape[1]}")
     adapter.encode(y)  # checks the target's coding (0/1, class codes) before any work
     tr, va = _split(len(y), y, adapter, seed, val_fraction, stratify)
     mean = X_train[tr].mean(axis=0)
@@ -261,7 +258,7 @@ def _fit_gbdt(adapter, Xtr, ytr, Xva, yva, Xte, *, seed, monitor, rounds, patien
     import xgboost as xgb
 
     if adapter.mode != "direct":
-        raise _fail(f"--losses ({adapter.spec.name})", "a loss with closed-form derivatives of the raw score for gbdt",
+        raise fail(f"--losses ({adapter.spec.name})", "a loss with closed-form derivatives of the raw score for gbdt",
                     f"{adapter.spec.name} on the {adapter.mode} scale (use linear or mlp)")
     obj, unit_hessian = _gbdt_objective(adapter, ytr)
     ttr, tva = adapter.encode(ytr), adapter.encode(yva)
@@ -298,3 +295,25 @@ def _fit_gbdt(adapter, Xtr, ytr, Xva, yva, Xte, *, seed, monitor, rounds, patien
     curve = {"epoch": list(range(1, epochs + 1)), "train_loss": [float(v) for v in train_loss],
              "val_loss": [float(v) for v in val_loss], "val_metric": metric_values[:epochs]}
     return Fit(prediction=adapter.predict(margin), curve=curve, best_epoch=best_epoch, epochs=epochs)
+
+
+def check_inner_split(config, y: np.ndarray, split: dict) -> None:
+    """Refuse folds whose training rows cannot hold the models' inner validation split.
+
+    Mirrors ``models._split``: where every class has two training rows, the split is stratified
+    and scikit-learn needs at least one row per class on each side of it."""
+    if config.task not in ("binary", "multiclass"):
+        return
+    classes, counts = np.unique(y, return_counts=True)
+    for (fold, seed), (train, _) in split.items():
+        n_val, n_fit = inner_split_sizes(len(train))
+        in_train = np.unique(y[train], return_counts=True)[1]
+        if in_train.min() >= 2 and min(n_val, n_fit) < len(in_train):
+            shown = ", ".join(f"{c!r}: {k}" for c, k in zip(classes.tolist(), counts.tolist()))
+            more = next((k for k in range(config.folds + 1, len(y) // 2 + 1)
+                         if min(inner_split_sizes(len(y) - -(-len(y) // k))) >= len(classes)), None)
+            hint = f"use --folds {more} or more, or more rows" if more else "use more rows, or merge rare classes"
+            raise fail("DATA", f"training folds whose inner validation split ({VAL_FRACTION:g} of them, "
+                       f"stratified) holds every one of the {len(classes)} classes",
+                       f"{len(y)} rows: {len(train)} per training fold with --folds {config.folds}, "
+                       f"{n_val} of them for validation (class counts {shown}); {hint}")

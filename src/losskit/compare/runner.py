@@ -18,16 +18,18 @@ import numpy as np
 from . import metrics as M
 from . import tasks
 from .config import (
+    MAX_EPOCHS,
     MODELS,
+    PATIENCE,
     CompareConfig,
     Data,
     LossChoice,
-    check_inner_split,
     check_protocol,
     fail,
     load_data,
     parse_losses,
 )
+from .models import check_inner_split
 from .store import RunFolder, trial_key
 
 EXECUTORS = ("local", "ray")
@@ -49,7 +51,7 @@ class Trial:
 
 def build(data: str, target: str | None, *, losses="auto", model: str = "linear", folds: int = 5, seeds: int = 3,
           metric=None, baseline: str | None = None, features=None, eval_target: str | None = None,
-          l2: float = 0.0, max_epochs: int = 200, patience: int = 15, task: str | None = None,
+          l2: float = 0.0, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, task: str | None = None,
           top: int = AUTO_TOP) -> tuple[CompareConfig, Data, list[str]]:
     """Read the data and settle every setting; returns (config, data, notes for the user)."""
     if model not in MODELS:

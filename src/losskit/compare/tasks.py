@@ -29,6 +29,7 @@ from .. import domains as D
 from ..registry import get as _get
 from ..registry import spec as _spec
 from ..registry import specs as _specs
+from .config import fail
 
 __all__ = ["MODELS", "TASKS", "Adapter", "baseline", "check_fits", "encode_labels", "fitting_losses", "task_of"]
 
@@ -42,15 +43,11 @@ _BASELINES = {"regression": "mse", "quantile": "pinball", "binary": "binary_cros
 _MAD_TO_SIGMA = 1.4826
 
 
-def _fail(what: str, expected: str, received: str) -> ValueError:
-    return ValueError(f"compare: {what} must be {expected}; received {received}")
-
-
 def _target(y) -> np.ndarray:
     try:
         arr = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError):
-        raise _fail("target", "numeric (encode class names with encode_labels)", f"{type(y).__name__}") from None
+        raise fail("target", "numeric (encode class names with encode_labels)", f"{type(y).__name__}") from None
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     return arr
@@ -72,14 +69,14 @@ def task_of(y, metric_names=()) -> str:
     try:
         found = profile(y).task
     except (TypeError, ValueError) as exc:
-        raise _fail("target", "a usable 1-D target", str(exc)) from None
+        raise fail("target", "a usable 1-D target", str(exc)) from None
     if found == "multilabel":
-        raise _fail("target", "one column (regression, binary or multiclass; multi-label is not supported)",
+        raise fail("target", "one column (regression, binary or multiclass; multi-label is not supported)",
                     "a multi-label target (several 0/1 columns)")
     if found in ("binary", "multiclass"):
         return found
     if _target(y).ndim != 1:
-        raise _fail("target", "one column (multi-output regression is not supported)",
+        raise fail("target", "one column (multi-output regression is not supported)",
                     f"shape {np.shape(y)}")
     if any(str(m).startswith("pinball@") for m in metric_names):
         return "quantile"
@@ -155,7 +152,7 @@ def fitting_losses(task: str, y=None) -> list[str]:
     ['binary_cross_entropy', 'binary_cross_entropy_with_logits', 'sigmoid_focal']
     """
     if task not in TASKS:
-        raise _fail("task", f"one of {', '.join(TASKS)}", repr(task))
+        raise fail("task", f"one of {', '.join(TASKS)}", repr(task))
     own, other = [], []
     for s in _specs():
         mode = _mode(s, task)
@@ -176,14 +173,14 @@ def check_fits(loss: str, task: str, y, model: str = "linear") -> None:
     ValueError: compare: --losses: cross_entropy (a multiclass loss) does not fit the data's task; expected a loss for a regression task; received cross_entropy
     """
     if model not in MODELS:
-        raise _fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
     try:
         s = _spec(loss)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"compare: --losses: {exc}") from None
     mode = _mode(s, task) if task in TASKS else None
     if task not in TASKS:
-        raise _fail("task", f"one of {', '.join(TASKS)}", repr(task))
+        raise fail("task", f"one of {', '.join(TASKS)}", repr(task))
     where = f"compare: --losses: {s.name} (a {s.task} loss)"
     if mode is None:
         why = ""
@@ -218,7 +215,7 @@ def baseline(task: str) -> str:
     ['mse', 'pinball', 'binary_cross_entropy_with_logits', 'cross_entropy']
     """
     if task not in TASKS:
-        raise _fail("task", f"one of {', '.join(TASKS)}", repr(task))
+        raise fail("task", f"one of {', '.join(TASKS)}", repr(task))
     return _BASELINES[task]
 
 
@@ -269,7 +266,7 @@ class Adapter:
 
     def __init__(self, loss: str, params: dict | None, task: str, n_classes: int | None = None, y_train=None):
         if task not in TASKS:
-            raise _fail("task", f"one of {', '.join(TASKS)}", repr(task))
+            raise fail("task", f"one of {', '.join(TASKS)}", repr(task))
         self.spec = _spec(loss)
         self.task = task
         self.params = dict(params or {})
@@ -282,10 +279,10 @@ class Adapter:
         if task == "multiclass":
             if n_classes is None:
                 if y is None:
-                    raise _fail("n_classes", "given (or y_train) for a multiclass task", "None")
+                    raise fail("n_classes", "given (or y_train) for a multiclass task", "None")
                 n_classes = int(y.max()) + 1
             if int(n_classes) < 2:
-                raise _fail("n_classes", ">= 2", repr(n_classes))
+                raise fail("n_classes", ">= 2", repr(n_classes))
             n_classes = int(n_classes)
         elif task == "binary":
             n_classes = 2
@@ -294,10 +291,10 @@ class Adapter:
         if task in _REAL_TASKS and y is not None:
             problem = _domain_problem(self.spec, y)
             if problem:
-                raise _fail(f"target of {self.spec.name}", problem[0], problem[1])
+                raise fail(f"target of {self.spec.name}", problem[0], problem[1])
         quantile = self.params.get("quantile")
         if quantile is not None and np.ndim(quantile) > 0:
-            raise _fail(f"{self.spec.name}: quantile", "one level per trial", repr(quantile))
+            raise fail(f"{self.spec.name}: quantile", "one level per trial", repr(quantile))
         self.n_classes = n_classes
         self.n_outputs = n_classes if task == "multiclass" else 1
         self.sign_target = self.mode == "direct" and _is_sign(self.spec.target_domain)
@@ -424,13 +421,13 @@ def _check_codes(y: np.ndarray, task: str, n_classes: int | None) -> None:
     if task == "binary":
         bad = (y != 0) & (y != 1)
         if bad.any():
-            raise _fail("target", "0/1 for a binary task (encode labels with encode_labels)",
+            raise fail("target", "0/1 for a binary task (encode labels with encode_labels)",
                         f"value {y[bad][0]:g}")
         return
     bad = (y < 0) | (y != np.round(y)) | ((y >= n_classes) if n_classes is not None else False)
     if bad.any():
         top = f"0..{n_classes - 1}" if n_classes is not None else "0..C-1"
-        raise _fail("target", f"class codes {top} for a multiclass task (encode labels with encode_labels)",
+        raise fail("target", f"class codes {top} for a multiclass task (encode labels with encode_labels)",
                     f"value {y[bad][0]:g}")
 
 

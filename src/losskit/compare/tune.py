@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import domains as D
-from .config import LossChoice, fail
+from .config import MAX_EPOCHS, PATIENCE, LossChoice, fail
 from .store import atomic_write, folder_errors, run_lock
 
 L2_RANGE = (1e-6, 1.0)
@@ -135,7 +135,7 @@ class Evaluator:
 
 def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: str = "linear", folds: int = 3,
          metric=None, grid: int = 7, trials: int = 30, confirm_seeds: int = 3, features=None, eval_target=None,
-         max_epochs: int = 200, patience: int = 15, out="losskit-tune", overwrite: bool = False, progress=None):
+         max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, out="losskit-tune", overwrite: bool = False, progress=None):
     """Tune ``loss`` on ``data``: validation curves, optuna search, confirmation compare. Returns the Comparison.
 
     ``params``: names or ``NAME=LOW:HIGH[:log]`` specs (default: every real
@@ -309,52 +309,3 @@ def _append_jsonl(file: Path, record: dict) -> None:
         except OSError:  # a full disk: leave whole lines only
             f.truncate(end)
             raise
-
-
-def register(app) -> None:
-    import click
-
-    from .commands import _console, default_out, interrupted, print_summary, progress_bar, user_errors
-
-    @app.command("tune")
-    @click.argument("data")
-    @click.option("--target", help="the target column")
-    @click.option("--loss", required=True, help="the loss to tune, e.g. huber")
-    @click.option("--param", "params", multiple=True, metavar="NAME[=LOW:HIGH[:log]]",
-                  help="a parameter to tune (repeatable); default: every real parameter of the loss")
-    @click.option("--l2", is_flag=True, help="also tune the L2 strength (log scale 1e-6..1)")
-    @click.option("--model", default="linear", show_default=True, type=click.Choice(["linear", "mlp", "gbdt"]))
-    @click.option("--folds", default=3, show_default=True, type=int)
-    @click.option("--metric", default=None, help="the metric to optimise (first of a comma list; default per task)")
-    @click.option("--grid", default=7, show_default=True, type=int, help="points per validation curve")
-    @click.option("--trials", default=30, show_default=True, type=int, help="optuna trials")
-    @click.option("--confirm-seeds", default=3, show_default=True, type=int,
-                  help="seeds of the closing compare of the centre vs the best setting")
-    @click.option("--features", default=None, help="comma-separated feature columns")
-    @click.option("--eval-target", default=None, help="a column the metrics are computed on")
-    @click.option("--max-epochs", default=200, show_default=True, type=int)
-    @click.option("--patience", default=15, show_default=True, type=int)
-    @click.option("--out", default=None, help="folder (default: tune-<data>-<loss>)")
-    @click.option("--overwrite", is_flag=True, help="OUT holds another tuning run: move it aside")
-    def tune_command(data, target, loss, params, l2, model, folds, metric, grid, trials, confirm_seeds, features,
-                     eval_target, max_epochs, patience, out, overwrite):
-        """Validation curves and Bayesian search (optuna) over a loss's parameters and L2; then a
-        compare of the default vs the best setting, all in OUT/report.html. Resumable."""
-        console = _console()
-        out = out or default_out("tune", Path(data).stem, loss)
-        bar, _ = progress_bar(console, "tune")
-        with user_errors():
-            try:
-                with bar:
-                    result = tune(data, target, loss=loss, params=list(params) or None, l2=l2, model=model,
-                                  folds=folds, metric=metric, grid=grid, trials=trials, confirm_seeds=confirm_seeds,
-                                  features=features.split(",") if features else None, eval_target=eval_target,
-                                  max_epochs=max_epochs, patience=patience, out=out, overwrite=overwrite,
-                                  progress=bar.update)
-            except KeyboardInterrupt:
-                interrupted(console, f"finished work is saved in {out}")
-        best = result.tuning["best"]
-        click.echo(f"best {result.tuning['metric']} {best['value']:.4g} at "
-                   + ", ".join(f"{k}={v:g}" for k, v in best["params"].items()))
-        print_summary(result)
-        click.echo(f"report: {result.report}")
