@@ -81,3 +81,17 @@ def test_every_command_module_imports_and_names_its_command():
             pytest.importorskip("torch")
         command = getattr(importlib.import_module(f"losskit.cli.{module}"), attribute)
         assert command.name == name
+
+
+def test_one_name_value_reader_for_every_loss_parameter():
+    from losskit.compare.config import parse_assignment, parse_losses
+
+    assert parse_assignment("mode=binary", "NAME=VALUE", ValueError) == ("mode", "binary")
+    assert parse_assignment("w=[1, 4]", "NAME=VALUE", ValueError) == ("w", [1, 4])
+    assert parse_assignment("on=True", "NAME=VALUE", ValueError) == ("on", True)
+    for bad in ("delta", "2x=1", "=1"):
+        with pytest.raises(ValueError, match="NAME=VALUE"):
+            parse_assignment(bad, "NAME=VALUE", lambda e, r: ValueError(f"must be {e}; received {r}"))
+    assert parse_losses("huber(delta=2), mae")[0].params == {"delta": 2}
+    with pytest.raises(ValueError, match="a Python literal for 'delta'"):
+        parse_losses("huber(delta=[1,)")

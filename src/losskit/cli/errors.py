@@ -41,7 +41,3 @@ def user_errors():
     except USER_ERRORS as error:
         raise Refused(error_text(error)) from None
 
-
-def bad_parameter(error: ValueError, hint: str) -> click.BadParameter:
-    """A library ValueError about one option as click's usage error (exit 2, the option named)."""
-    return click.BadParameter(error_text(error), param_hint=hint)
