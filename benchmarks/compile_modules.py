@@ -17,7 +17,7 @@ import torch
 
 import losskit
 import losskit.torch as lt
-from losskit.sampling import draw_case
+from losskit.testing.sampling import draw_case
 from _timing import median_seconds
 
 HOT = ("mse", "huber", "cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal", "info_nce", "dice", "ctc")

@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 
-from losskit.sampling import backends, to_backend, to_numpy  # noqa: F401  (re-exported for the tests)
+from losskit.testing.sampling import backends, to_backend, to_numpy  # noqa: F401  (re-exported for the tests)
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_JAX = importlib.util.find_spec("jax") is not None

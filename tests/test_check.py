@@ -1,4 +1,4 @@
-"""The loss checker (``losskit.checker.check`` and ``losskit check``): it
+"""The loss checker (``losskit.testing.checker.check`` and ``losskit check``): it
 passes on every registered loss and catches planted bugs.
 
 The module-level functions below are the planted losses; the CLI tests load
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import losskit
-from losskit.checker import CHECKS, check
+from losskit.testing.checker import CHECKS, check
 from losskit.cli import app
 
 pytest.importorskip("torch", reason="the gradient and Hessian checks compare with torch autograd")

@@ -12,7 +12,7 @@ import pytest
 import losskit
 from helpers import BACKENDS, HAVE_TORCH, to, to_numpy
 from losskit import domains as D
-from losskit.properties import check_properties
+from losskit.testing.properties import check_properties
 
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 

@@ -36,7 +36,7 @@ import pytest
 
 import losskit
 from losskit import domains as D
-from losskit.sampling import draw_case, to_backend, to_numpy
+from losskit.testing.sampling import draw_case, to_backend, to_numpy
 
 BACKENDS = ("numpy", "torch", "jax")
 OTHER = {"numpy": "torch", "torch": "jax", "jax": "numpy"}

@@ -17,6 +17,22 @@ def test_import_pulls_in_neither_torch_nor_jax():
     assert out.split() == ["False", "False"]
 
 
+def test_import_loads_the_losses_and_registry_only():
+    """The test harness and the recommender load on first use, not with the package."""
+    code = ("import sys, losskit; print(sorted(m for m in sys.modules if m.startswith('losskit.')"
+            " and m.split('.')[1] in ('testing', 'recommend', 'compare', 'bench', 'cli', 'torch', 'gbdt', 'plots')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_check_recommend_and_testing_load_on_first_use():
+    code = ("import numpy as np, losskit, losskit.recommend.data; "
+            "print(losskit.check.__module__, losskit.testing.properties.__name__, "
+            "type(losskit.recommend(np.arange(50.0))).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["losskit.testing.checker", "losskit.testing.properties", "Recommendation"]
+
+
 def test_every_exported_function_is_registered_and_vice_versa():
     registered = {s.function for s in losskit.specs()}
     exported = {getattr(losskit, name) for name in F.__all__}

@@ -1,7 +1,7 @@
-"""Every property of ``losskit.properties`` over the whole registry.
+"""Every property of ``losskit.testing.properties`` over the whole registry.
 
 A loss is tested here the moment its ``LossSpec`` is registered: inputs are
-drawn from the spec's domains (``losskit.sampling``), so no loss is listed by
+drawn from the spec's domains (``losskit.testing.sampling``), so no loss is listed by
 hand. The properties themselves live in the package, so a user's own loss
 (``losskit.register_loss``) runs the same suite: ``check_properties(name)``.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 import losskit
-from losskit.properties import Skip, applicable
-from losskit.sampling import settings
+from losskit.testing.properties import Skip, applicable
+from losskit.testing.sampling import settings
 
 CASES = [
     pytest.param(prop, spec, params, id=f"{prop.name}-" + spec.name + "".join(f"-{k}={v}" for k, v in params.items()))

@@ -14,7 +14,7 @@ import pytest
 
 import losskit
 from helpers import BACKENDS, HAVE_JAX, HAVE_TORCH, to, to_numpy
-from losskit.sampling import settings
+from losskit.testing.sampling import settings
 
 STRUCTURED = [
     pytest.param(spec, params, id=spec.name + "".join(f"-{k}={v}" for k, v in params.items()))

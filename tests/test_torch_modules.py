@@ -11,7 +11,7 @@ import pytest
 
 import losskit
 from helpers import to_numpy
-from losskit.sampling import draw_case, settings
+from losskit.testing.sampling import draw_case, settings
 
 torch = pytest.importorskip("torch", reason="losskit.torch needs torch")
 lt = pytest.importorskip("losskit.torch")

@@ -25,6 +25,7 @@ __all__ = [
     "sigmoid",
     "logsumexp",
     "log_softmax",
+    "inverse_link",
     "xlogy",
     "log1mexp",
     "safe_pow",
@@ -210,6 +211,21 @@ def log_softmax(xp, x, *, axis: int):
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     shifted = x - m
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def inverse_link(xp, link: str, raw):
+    """A loss's raw score (what gradients and Hessians are taken against) -> its input:
+    ``identity``, ``sigmoid``, ``exp``, or ``softmax`` / ``log_softmax`` over the class axis 1."""
+    if link == "identity":
+        return raw
+    if link == "sigmoid":
+        return sigmoid(xp, raw)
+    if link == "exp":
+        return xp.exp(raw)
+    if link in ("softmax", "log_softmax"):
+        logp = log_softmax(xp, raw, axis=1)
+        return logp if link == "log_softmax" else xp.exp(logp)
+    raise ValueError(f"link must be one of 'identity', 'sigmoid', 'exp', 'softmax', 'log_softmax'; received {link!r}")
 
 
 def xlogy(xp, x, y):

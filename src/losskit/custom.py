@@ -5,7 +5,7 @@ turns it into a loss that keeps the contract (validation, ``weight``,
 ``mask``, the one reduction, float16 computed in float32, NumPy, PyTorch and
 JAX), registers it under a name, and gives it a gradient and Hessian
 (yours, or derived by autograd), a module (``losskit.torch.module(name)``)
-and the property suite (``losskit.properties.check_properties(name)``):
+and the property suite (``losskit.testing.properties.check_properties(name)``):
 
 >>> import numpy as np, losskit
 >>> @losskit.register_loss("log_quartic", summary="log(1 + r^4): flat near 0, logarithmic far out",
@@ -32,7 +32,7 @@ import array_api_compat
 import numpy as np
 
 from . import domains as D
-from ._array import array_namespace, is_array, is_torch, sigmoid
+from ._array import array_namespace, inverse_link, is_array, is_torch
 from ._reduce import reduce
 from ._validate import elementwise
 from .registry import LossSpec, Param, check_params, register
@@ -125,7 +125,7 @@ def define_loss(
 
         def per_element(r):  # raw -> loss, through the link; r may be on torch or JAX for NumPy input
             xp = array_namespace(r)
-            return _per_element(name, function, xp, _inverse_link(xp, link, r), _like(b.target, r), values, r.shape)
+            return _per_element(name, function, xp, inverse_link(xp, link, r), _like(b.target, r), values, r.shape)
 
         def user_gradient(r):
             return _per_element(name, gradient, array_namespace(r), r, _like(b.target, r),
@@ -212,14 +212,6 @@ def _per_element(name, function, xp, input, target, params, shape, what="loss"):
 def _takes_xp(function) -> bool:
     """Read once per function, not on every call of the loss."""
     return "xp" in inspect.signature(function).parameters
-
-
-def _inverse_link(xp, link, raw):
-    if link == "sigmoid":
-        return sigmoid(xp, raw)
-    if link == "exp":
-        return xp.exp(raw)
-    return raw
 
 
 def _like(target, r):

@@ -83,9 +83,9 @@ def _curve(loss: Loss, x: np.ndarray, link: str | None):
         target = np.full_like(x, _target(spec))
         to_input, chain = None, None  # the spec's own link; its derivatives are w.r.t. raw already
     if to_input is None:
-        from .sampling import inverse_link
+        from ._array import inverse_link
 
-        to_input = lambda z: inverse_link(spec.link, z)  # noqa: E731
+        to_input = lambda z: inverse_link(np, spec.link, z)  # noqa: E731
     values = np.asarray(loss(to_input(x), target, reduction="none"), dtype=np.float64)
     if spec.derivatives is not None:
         raw = x if chain is None or link is None else to_input(x)  # the spec's raw is its input here

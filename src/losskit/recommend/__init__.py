@@ -11,6 +11,8 @@ Deterministic: the same data give the same answer.
 from __future__ import annotations
 
 import json
+import sys
+import types
 from dataclasses import dataclass
 
 from .profile import Profile, profile
@@ -150,3 +152,15 @@ def recommend(y, X=None, metric: str | None = None, *, top: int = 5, task: str |
     ranked.sort(key=lambda e: (-e.score, e.loss))
     avoid = tuple(Avoid(loss, "; ".join(rs)) for loss, rs in sorted(avoided.items()))
     return Recommendation(tuple(ranked[:top]), avoid, prof, metric)
+
+
+class _CallableModule(types.ModuleType):
+    """``losskit.recommend(y, ...)`` is this package's ``recommend`` function. The package
+    loads on first use (``import losskit`` does not load it), and importing it binds the
+    package itself to ``losskit.recommend``; calling the package calls the function."""
+
+    def __call__(self, *args, **kwargs) -> Recommendation:
+        return recommend(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,5 +1,5 @@
 """Draw valid inputs for any registered loss from its ``LossSpec`` alone, so
-the property suite (``losskit.properties``) covers a loss the moment it is
+the property suite (``losskit.testing.properties``) covers a loss the moment it is
 registered; and move arrays between backends to compare them.
 
 Everything is float64 NumPy first, so references can be compared tightly.
@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from . import domains as D
+from .. import domains as D
+from .._array import inverse_link
 
 N = 12  # samples
 C = 4  # classes
@@ -33,19 +34,6 @@ def draw(domain, rng, shape, *, num_classes=C):
     if math.isfinite(hi):
         return hi - np.exp(rng.normal(0.0, 0.7, size=shape))
     return rng.normal(0.0, 2.0, size=shape)
-
-
-def inverse_link(link: str, raw: np.ndarray) -> np.ndarray:
-    """raw -> input in NumPy float64 (class axis 1)."""
-    if link == "identity":
-        return raw
-    if link == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-raw))
-    if link == "exp":
-        return np.exp(raw)
-    m = raw.max(axis=1, keepdims=True)
-    logp = raw - m - np.log(np.exp(raw - m).sum(axis=1, keepdims=True))
-    return np.exp(logp) if link == "softmax" else logp
 
 
 def torch_inverse_link(link: str, raw):
@@ -80,7 +68,7 @@ def draw_case(spec, rng, params=None):
     params = params or {}
     shape = input_shape(spec)
     raw = draw(spec.raw_domain, rng, shape)
-    x = inverse_link(spec.link, raw)
+    x = inverse_link(np, spec.link, raw)
     if spec.link == "identity" and spec.input_domain is not D.REAL:
         x = draw(spec.input_domain, rng, shape)
         if spec.kind == "class_axis" and spec.input_domain is D.UNIT:

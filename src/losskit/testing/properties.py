@@ -2,11 +2,11 @@
 
 Each property is a function of ``(spec, params, rng)`` that raises
 ``AssertionError`` when the loss breaks it. Inputs are drawn from the spec's
-domains (``losskit.sampling``), so the suite runs on any registered loss,
+domains (``losskit.testing.sampling``), so the suite runs on any registered loss,
 including one a user registers with ``losskit.register_loss``:
 
 >>> import losskit
->>> report = losskit.properties.check_properties("huber")
+>>> report = losskit.testing.properties.check_properties("huber")
 >>> report.passed
 True
 
@@ -27,9 +27,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import domains as D
-from .registry import Loss, LossSpec, get, spec as _spec
-from .sampling import C, N, backends, draw_case, inverse_link, sample_shape, settings, to_backend, to_numpy, \
+from .. import domains as D
+from ..registry import Loss, LossSpec, get, spec as _spec
+from .._array import inverse_link
+from .sampling import C, N, backends, draw_case, sample_shape, settings, to_backend, to_numpy, \
     torch_inverse_link
 
 __all__ = ["Property", "PROPERTIES", "Skip", "PropertyReport", "applicable", "check_properties"]
@@ -85,7 +86,7 @@ def per_element_loss(spec, params, y, extras):
     """raw -> unreduced loss, in NumPy float64."""
 
     def f(r):
-        xs = [inverse_link(spec.link, r), y, *(extras[n] for n in spec.extra_inputs)]
+        xs = [inverse_link(np, spec.link, r), y, *(extras[n] for n in spec.extra_inputs)]
         return spec.function(*xs, **params, reduction="none")
 
     return f
@@ -385,7 +386,7 @@ def derivatives_agree_across_backends(spec, params, rng):
 
 def torch_module_equals_function(spec, params, rng):
     torch = _need("torch")
-    from .torch import module
+    from ..torch import module
 
     _, x, y, extras = draw_case(spec, rng)
     xt = torch.tensor(x, requires_grad=True)

@@ -9,10 +9,10 @@ optional ``gradient=``, ``hessian=``, ``link=`` and ``define_loss`` options
 wrapped with ``losskit.custom.define_loss`` and not registered.
 
 Each check is a function of ``(spec, params, rng)`` in the style of
-``losskit.properties``: it raises ``AssertionError`` (FAIL), ``Skip`` (SKIP) or
+``losskit.testing.properties``: it raises ``AssertionError`` (FAIL), ``Skip`` (SKIP) or
 ``Warn`` (WARN: informational, the loss keeps its contract), or returns a
 detail string (PASS). The checks are every property of
-``losskit.properties`` (its convexity property replaced by one that reports a
+``losskit.testing.properties`` (its convexity property replaced by one that reports a
 counter-example) plus:
 
 - ``minimal_with_offset``: losses without a stated minimum (deviance-type:
@@ -31,7 +31,7 @@ by name in the registry, so for a loss that is not registered they are
 skipped, with that reason (register it with ``losskit.register_loss`` to run
 them); the registry is never changed behind the user's back.
 
->>> from losskit.checker import check
+>>> from losskit.testing.checker import check
 >>> report = check("huber", skip=("jax_grad_and_jit_flow",))
 >>> report.passed
 True
@@ -54,9 +54,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import domains as D
+from .. import domains as D
 from .properties import PROPERTIES, Property, Skip, per_element_loss, numpy_values
-from .registry import Loss, LossSpec, check_params, spec as _registered_spec, specs
+from ..registry import Loss, LossSpec, check_params, spec as _registered_spec, specs
 from .sampling import C, draw, draw_case, settings, to_numpy
 
 __all__ = ["Warn", "CheckResult", "CheckReport", "CHECKS", "check", "resolve",
@@ -364,7 +364,7 @@ def resolve(loss, *, name: str | None = None, **options) -> LossSpec:
     if not callable(loss):
         raise TypeError(f"check: loss must be a registered name, a LossSpec, a losskit.Loss or a function; "
                         f"received {type(loss).__name__}")
-    from .custom import define_loss
+    from ..custom import define_loss
 
     if name is None:
         name = getattr(loss, "__name__", "")
@@ -422,7 +422,7 @@ def check(
                          f"(its properties are drawn from its example in tests/test_structured_properties.py)")
     unknown = set(skip) - {c.name for c in CHECKS}
     if unknown:
-        raise ValueError(f"check: skip must name checks in losskit.checker.CHECKS; received {sorted(unknown)}")
+        raise ValueError(f"check: skip must name checks in losskit.testing.checker.CHECKS; received {sorted(unknown)}")
     if params is not None:
         check_params(spec, params, where=f"check {spec.name}")
         runs = [dict(params)]
