@@ -117,7 +117,9 @@ def _focal_terms(x, y, alpha, gamma, HAS_ALPHA: tl.constexpr):
     k = 1.0 - 2.0 * y
     r = tl.exp(la + lb - log_q)  # sigma(x) sigma(-x) / (1 - p_t), at most 1
     loss = factor * ce
-    grad = factor * (gamma * k * r * ce + (_sigmoid(x) - y))
+    d = _sigmoid(x) - y
+    # gamma = 0: the BCE derivative alone, no 0 * inf from the focal term at an infinite logit
+    grad = tl.where(gamma == 0.0, d, factor * (gamma * k * r * ce + d))
     if HAS_ALPHA:
         alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y)
         loss = alpha_t * loss
