@@ -64,15 +64,6 @@ def _rows(b):
     return None
 
 
-def _reduced(torch, loss_rows, reduction, denominator, unbatched):
-    if reduction == "none":
-        return loss_rows[0] if unbatched else loss_rows
-    total = loss_rows.sum()
-    if reduction == "sum":
-        return total
-    return total / denominator if denominator > 0 else total * 0
-
-
 def _softmax_call(loss, b, reduction, others, kernel_name, denominator_of, extra_args, reference):
     """Run a row kernel (:mod:`softmax_cpu` or :mod:`softmax_triton`) on a
     class-index batch. ``extra_args`` are the kernel's loss-specific arguments
