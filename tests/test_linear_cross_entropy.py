@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import losskit
 from losskit import kernels
-from losskit.kernels import linear_cross_entropy as lce_module
+from losskit.kernels import linear_cross_entropy as lce_module  # the blockwise kernel machinery
 from losskit.torch import LinearCrossEntropyLoss, linear_cross_entropy
 
 TOL = {torch.float32: {"rtol": 3e-5, "atol": 3e-6}, torch.float64: {"rtol": 1e-11, "atol": 1e-13}}

@@ -26,7 +26,7 @@ import numbers
 from .. import domains as D
 from .._array import array_device, log_softmax, one_hot, safe_pow
 from .._reduce import reduce
-from .._validate import check_bool, check_choice, check_param, check_values, class_axis
+from .._validate import check_bool, check_choice, check_int, check_param, check_reduction, check_values, class_axis
 from ..kernels import dispatch as fast
 
 __all__ = [
@@ -650,3 +650,176 @@ def _generalized_cross_entropy_derivatives(raw, target, *, full=False, q=0.7, ig
     pq = xp.exp(q * s)
     g, h = _row_form(b, c1=pq, c2=-q * pq, full=full)
     return b.out(g), b.out(h)
+
+
+# -- linear_cross_entropy: the loss of a linear head, in blocks of rows ------------
+
+_LCE = "linear_cross_entropy"
+
+
+def linear_cross_entropy(hidden, weight, target, *, bias=None, class_weight=None, ignore_index=-100,
+                         label_smoothing=0.0, reduction="mean", chunk_size=None):
+    r"""Cross-entropy of the logits ``hidden @ weight.T + bias`` without
+    forming them all at once.
+
+    Equal to ``losskit.cross_entropy(hidden @ weight.T + bias, target,
+    class_weight=..., ignore_index=..., label_smoothing=..., reduction=...)``
+    (itself equal to ``torch.nn.functional.cross_entropy``) for 2-D
+    ``hidden``, values and gradients for ``hidden``, ``weight`` and ``bias``
+    (each where it requires a gradient). Leading axes of ``hidden`` are
+    flattened into rows: ``hidden`` (..., H) with ``target`` (...) is the
+    cross-entropy of the rows, and ``reduction="none"`` returns shape (...).
+    As in ``cross_entropy``, ``"mean"`` divides by the summed class weights
+    of the rows that count, and a batch where nothing counts gives 0 with a
+    zero gradient.
+
+    Memory: the gradients of the inputs plus two blocks of
+    ``chunk_size`` x V logits, instead of several N x V buffers.
+    float32 and float64 take the chunked path (the numba kernel on CPU,
+    torch ops on other devices). float16/bfloat16 take the plain path:
+    ``F.linear`` in the input dtype, the loss computed in float32 and
+    returned in the input dtype. So do calls inside ``torch.compile`` or a
+    functorch transform, a ``class_weight`` that requires a gradient, and any
+    call inside ``losskit.kernels.disabled()``; ``losskit.kernels.record()``
+    says which path a call took. Under ``torch.autocast`` the chunked path
+    computes in the inputs' own dtype.
+
+    Args:
+        hidden: (N, H), (..., H) or (H,) floating tensor.
+        weight: (V, H) tensor of ``hidden``'s dtype and device.
+        target: integer class indices of shape ``hidden.shape[:-1]``.
+        bias: optional (V,) tensor of ``hidden``'s dtype.
+        class_weight: optional length-V non-negative weights.
+        ignore_index: label whose rows are left out (None: none).
+        label_smoothing: :math:`\varepsilon \in [0, 1]`.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        chunk_size: rows per block, a positive integer; None picks 512
+            (fewer for V > 262144;
+            :func:`losskit.kernels.linear_cross_entropy.default_chunk_size`).
+
+    >>> import torch
+    >>> from losskit.torch import linear_cross_entropy
+    >>> h, w = torch.randn(10, 4, requires_grad=True), torch.randn(7, 4, requires_grad=True)
+    >>> y = torch.randint(0, 7, (10,))
+    >>> loss = linear_cross_entropy(h, w, y, chunk_size=3)
+    >>> bool(torch.isclose(loss, torch.nn.functional.cross_entropy(h @ w.T, y)))
+    True
+    >>> loss.backward(); h.grad.shape, w.grad.shape
+    (torch.Size([10, 4]), torch.Size([7, 4]))
+    """
+    from ..kernels import linear_cross_entropy as blockwise
+
+    call = _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_index, label_smoothing,
+                        reduction, chunk_size)
+    out = blockwise.forward(call, weight, bias, reference=_linear_plain)
+    return _linear_plain(call, call.hidden, weight, bias) if out is None else out
+
+
+def _linear_check_tensor(name, x):
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{_LCE}: {name} must be a torch.Tensor; received {type(x).__name__}")
+
+
+def _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_index, label_smoothing, reduction,
+                 chunk_size):
+    """The arguments of ``linear_cross_entropy`` checked, as a ``blockwise.Call``."""
+    import torch
+
+    check_reduction(_LCE, reduction)
+    eps = check_param(_LCE, "label_smoothing", label_smoothing, D.UNIT)
+    if ignore_index is not None:
+        ignore_index = check_int(_LCE, "ignore_index", ignore_index)
+    chunk_size = blockwise.check_chunk_size(_LCE, chunk_size)
+    for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
+        _linear_check_tensor(name, x)
+    if not hidden.is_floating_point():
+        raise TypeError(f"{_LCE}: hidden must have a floating dtype; received dtype {hidden.dtype}")
+    if hidden.ndim < 1:
+        raise ValueError(f"{_LCE}: hidden must have a feature axis, shape (N, H), (..., H) or (H,); "
+                         f"received shape ()")
+    H = hidden.shape[-1]
+    if weight.ndim != 2 or weight.shape[1] != H:
+        raise ValueError(f"{_LCE}: weight must have shape (V, {H}) (one row of H={H} features per class, "
+                         f"as hidden's last axis); received shape {tuple(weight.shape)}")
+    V = weight.shape[0]
+    if weight.dtype != hidden.dtype:
+        raise TypeError(f"{_LCE}: weight must have hidden's dtype {hidden.dtype}; received dtype {weight.dtype}")
+    if bias is not None:
+        _linear_check_tensor("bias", bias)
+        if tuple(bias.shape) != (V,):
+            raise ValueError(f"{_LCE}: bias must have shape ({V},) (one value per class, V = weight.shape[0]); "
+                             f"received shape {tuple(bias.shape)}")
+        if bias.dtype != hidden.dtype:
+            raise TypeError(f"{_LCE}: bias must have hidden's dtype {hidden.dtype}; received dtype {bias.dtype}")
+    sample_shape = tuple(hidden.shape[:-1])
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(f"{_LCE}: target must hold integer class indices of shape {sample_shape}; "
+                        f"received dtype {target.dtype}")
+    if tuple(target.shape) != sample_shape:
+        raise ValueError(f"{_LCE}: target must have shape {sample_shape} (hidden's shape without its last "
+                         f"axis); received shape {tuple(target.shape)}")
+    for name, x in (("weight", weight), ("target", target), ("bias", bias), ("class_weight", class_weight)):
+        if isinstance(x, torch.Tensor) and x.device != hidden.device:
+            raise ValueError(f"{_LCE}: {name} must be on hidden's device {hidden.device}; "
+                             f"received device {x.device}")
+    compute = hidden.dtype if hidden.dtype in (torch.float32, torch.float64) else torch.float32
+    if class_weight is not None:
+        _linear_check_tensor("class_weight", class_weight)
+        if tuple(class_weight.shape) != (V,):
+            raise ValueError(f"{_LCE}: class_weight must have shape ({V},) (one weight per class); "
+                             f"received shape {tuple(class_weight.shape)}")
+        if class_weight.is_complex():
+            raise TypeError(f"{_LCE}: class_weight must have a real dtype; received dtype {class_weight.dtype}")
+        if class_weight.is_floating_point() and bool(torch.isnan(class_weight).any()):
+            raise ValueError(f"{_LCE}: class_weight must not contain NaN; received class_weight with NaN")
+        if bool((class_weight < 0).any()):
+            bad = float(class_weight[class_weight < 0][0])
+            raise ValueError(f"{_LCE}: class_weight must be >= 0; received {bad!r}")
+        if class_weight.dtype != compute and not class_weight.requires_grad:
+            class_weight = class_weight.to(compute)
+    y = target.reshape(-1)
+    valid = None if ignore_index is None else y != ignore_index
+    if y.numel():
+        bad = (y < 0) | (y >= V)
+        if valid is not None:
+            bad &= valid
+        if bool(bad.any()):
+            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+            raise ValueError(f"{_LCE}: target must hold class indices in [0, {V}){ign}; "
+                             f"received {int(y[bad][0])}")
+    call = blockwise.Call()
+    call.hidden = hidden.reshape(-1, H)
+    call.out_shape = sample_shape
+    call.target = target
+    call.labels = y.to(torch.int64) if valid is None else torch.where(valid, y, 0).to(torch.int64)
+    call.valid = None if valid is None or bool(valid.all()) else valid
+    call.class_weight = class_weight
+    call.ignore_index = ignore_index
+    call.label_smoothing = eps
+    call.reduction = reduction
+    call.chunk_size = chunk_size
+    call.kernels = None
+    call.np_cache = None
+    call.reference = None
+    if reduction == "mean":
+        if class_weight is None:
+            call.denominator = float(y.numel() if call.valid is None else call.valid.sum())
+        else:
+            w_y = class_weight.detach()[call.labels]
+            call.denominator = float(w_y.sum() if call.valid is None else w_y[call.valid].sum())
+    else:
+        call.denominator = 1.0
+    return call
+
+
+def _linear_plain(call, hidden, weight, bias):
+    """``losskit.cross_entropy`` of the full logits (the reference math)."""
+    import torch
+
+    logits = torch.nn.functional.linear(hidden, weight, bias)
+    value = cross_entropy(logits, call.target.reshape(-1), class_weight=call.class_weight,
+                          ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
+                          reduction=call.reduction)
+    return value.reshape(call.out_shape) if call.reduction == "none" else value

@@ -1,5 +1,13 @@
-"""Cross-entropy of a linear layer's output, computed in chunks of rows so that
+"""The blockwise kernel behind :func:`losskit.linear_cross_entropy`: the
+cross-entropy of a linear layer's output, computed in chunks of rows so that
 the N x V logits never exist at once.
+
+This module holds the machinery only (the row loop, the block loss in numba or
+torch ops, the custom autograd Function). The public function, its argument
+checks and its reference math live in :mod:`losskit.functional.classification`,
+which builds a :class:`Call` and hands it to :func:`forward` with the reference
+math as ``reference`` (as :mod:`losskit.kernels.dispatch` does for the other
+fast paths); the module form is :class:`losskit.torch.LinearCrossEntropyLoss`.
 
 A language model's head turns N hidden states (N, H) into N x V logits with a
 (V, H) weight; at N = 8192 and V = 65536 that is 2 GiB in float32, and the
@@ -28,8 +36,6 @@ import numbers
 
 import torch
 
-from .. import domains as D
-from .._validate import check_int, check_param, check_reduction
 from . import enabled, note
 
 try:  # functorch transforms (vmap, grad) hand wrapped tensors the loop cannot read
@@ -38,7 +44,7 @@ except ImportError:  # pragma: no cover - older torch
     def is_functorch_wrapped_tensor(x):
         return False
 
-__all__ = ["LinearCrossEntropyLoss", "default_chunk_size", "linear_cross_entropy"]
+__all__ = ["Call", "check_chunk_size", "default_chunk_size", "forward"]
 
 _LOSS = "linear_cross_entropy"
 
@@ -64,63 +70,21 @@ def default_chunk_size(num_rows: int, num_classes: int) -> int:
     return max(1, min(rows, num_rows))
 
 
-def linear_cross_entropy(hidden, weight, target, *, bias=None, class_weight=None, ignore_index=-100,
-                         label_smoothing=0.0, reduction="mean", chunk_size=None):
-    r"""Cross-entropy of the logits ``hidden @ weight.T + bias`` without
-    forming them all at once.
+def forward(call, weight, bias, *, reference):
+    """The loss of ``call`` (``hidden`` in ``call.hidden``, the linear layer's
+    ``weight`` and ``bias``) on the blockwise path, or None when that path
+    cannot serve it (the reason is recorded for :func:`losskit.kernels.record`;
+    the caller then runs the reference math).
 
-    Equal to ``losskit.cross_entropy(hidden @ weight.T + bias, target,
-    class_weight=..., ignore_index=..., label_smoothing=..., reduction=...)``
-    (itself equal to ``torch.nn.functional.cross_entropy``) for 2-D
-    ``hidden``, values and gradients for ``hidden``, ``weight`` and ``bias``
-    (each where it requires a gradient). Leading axes of ``hidden`` are
-    flattened into rows: ``hidden`` (..., H) with ``target`` (...) is the
-    cross-entropy of the rows, and ``reduction="none"`` returns shape (...).
-    As in ``cross_entropy``, ``"mean"`` divides by the summed class weights
-    of the rows that count, and a batch where nothing counts gives 0 with a
-    zero gradient.
-
-    Memory: the gradients of the inputs plus two blocks of
-    ``chunk_size`` x V logits, instead of several N x V buffers.
-    float32 and float64 take the chunked path (the numba kernel on CPU,
-    torch ops on other devices). float16/bfloat16 take the plain path:
-    ``F.linear`` in the input dtype, the loss computed in float32 and
-    returned in the input dtype. So do calls inside ``torch.compile`` or a
-    functorch transform, a ``class_weight`` that requires a gradient, and any
-    call inside ``losskit.kernels.disabled()``; ``losskit.kernels.record()``
-    says which path a call took. Under ``torch.autocast`` the chunked path
-    computes in the inputs' own dtype.
-
-    Args:
-        hidden: (N, H), (..., H) or (H,) floating tensor.
-        weight: (V, H) tensor of ``hidden``'s dtype and device.
-        target: integer class indices of shape ``hidden.shape[:-1]``.
-        bias: optional (V,) tensor of ``hidden``'s dtype.
-        class_weight: optional length-V non-negative weights.
-        ignore_index: label whose rows are left out (None: none).
-        label_smoothing: :math:`\varepsilon \in [0, 1]`.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        chunk_size: rows per block, a positive integer; None picks 512
-            (fewer for V > 262144; :func:`default_chunk_size`).
-
-    >>> import torch
-    >>> from losskit.torch import linear_cross_entropy
-    >>> h, w = torch.randn(10, 4, requires_grad=True), torch.randn(7, 4, requires_grad=True)
-    >>> y = torch.randint(0, 7, (10,))
-    >>> loss = linear_cross_entropy(h, w, y, chunk_size=3)
-    >>> bool(torch.isclose(loss, torch.nn.functional.cross_entropy(h @ w.T, y)))
-    True
-    >>> loss.backward(); h.grad.shape, w.grad.shape
-    (torch.Size([10, 4]), torch.Size([7, 4]))
-    """
-    call = _validate(hidden, weight, target, bias, class_weight, ignore_index, label_smoothing, reduction,
-                     chunk_size)
+    ``reference(call, hidden, weight, bias)`` is the loss on the plain math
+    (full logits); it serves a second or differentiable backward."""
     if not enabled():  # switched off: not recorded, as for the other fast paths
-        return _plain(call, call.hidden, weight, bias)
+        return None
     reason = _why_plain(call)
     if reason is not None:
         note(_LOSS, "reference: " + reason)
-        return _plain(call, call.hidden, weight, bias)
+        return None
+    call.reference = reference
     kernels = _cpu_kernels() if call.hidden.device.type == "cpu" else None
     call.kernels = None if isinstance(kernels, str) else kernels
     note(_LOSS, "cpu" if call.kernels is not None else "torch")
@@ -134,43 +98,17 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, class_weight=None
         return _LinearCrossEntropy.apply(call.hidden, weight, bias, call)
 
 
-class LinearCrossEntropyLoss(torch.nn.Module):
-    """The module form of :func:`linear_cross_entropy`: it holds the options
-    (``class_weight`` as a buffer, so it follows ``.to(device)``), not the
-    linear layer; ``forward(hidden, weight, target, bias=None)``."""
-
-    def __init__(self, *, class_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean",
-                 chunk_size=None):
-        super().__init__()
-        where = type(self).__name__
-        self.reduction = check_reduction(where, reduction)
-        self.ignore_index = None if ignore_index is None else check_int(where, "ignore_index", ignore_index)
-        self.label_smoothing = check_param(where, "label_smoothing", label_smoothing, D.UNIT)
-        self.chunk_size = _check_chunk_size(where, chunk_size)
-        if class_weight is not None and not isinstance(class_weight, torch.Tensor):
-            class_weight = torch.as_tensor(class_weight, dtype=torch.get_default_dtype())
-        self.register_buffer("class_weight", None if class_weight is None else class_weight.detach().clone())
-
-    def forward(self, hidden, weight, target, bias=None):
-        return linear_cross_entropy(hidden, weight, target, bias=bias, class_weight=self.class_weight,
-                                    ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
-                                    reduction=self.reduction, chunk_size=self.chunk_size)
-
-    def extra_repr(self) -> str:
-        cw = self.class_weight
-        cw = None if cw is None else (cw.tolist() if cw.numel() <= 8 else f"tensor of shape {tuple(cw.shape)}")
-        return (f"class_weight={cw!r}, ignore_index={self.ignore_index!r}, "
-                f"label_smoothing={self.label_smoothing!r}, reduction={self.reduction!r}, "
-                f"chunk_size={self.chunk_size!r}")
+# -- the call --------------------------------------------------------------------
 
 
-# -- validation ----------------------------------------------------------------
-
-
-class _Call:
-    """A validated call: ``hidden`` as (N, H) rows, labels with ignored rows
-    set to 0, ``valid`` (None when every row counts), the mean's
-    denominator."""
+class Call:
+    """A validated call, built by the public function: ``hidden`` as (N, H)
+    rows, ``target`` as given, ``labels`` (int64, ignored rows set to 0),
+    ``valid`` (None when every row counts), ``class_weight`` (None or a
+    length-V tensor), ``ignore_index``, ``label_smoothing``, ``reduction``,
+    ``chunk_size`` (None: :func:`default_chunk_size`), ``out_shape`` (the
+    shape ``"none"`` returns) and ``denominator`` (the mean's; 1 otherwise).
+    :func:`forward` fills ``kernels``, ``np_cache`` and ``reference``."""
 
     __slots__ = (
         "chunk_size",
@@ -183,13 +121,15 @@ class _Call:
         "labels",
         "np_cache",
         "out_shape",
+        "reference",
         "reduction",
         "target",
         "valid",
     )
 
 
-def _check_chunk_size(where, chunk_size):
+def check_chunk_size(where, chunk_size):
+    """``chunk_size`` checked: None or a positive int; ``where`` names the caller in errors."""
     if chunk_size is None:
         return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
@@ -199,97 +139,6 @@ def _check_chunk_size(where, chunk_size):
         raise ValueError(f"{where}: chunk_size must be a positive integer or None; received chunk_size={chunk_size!r}")
     return int(chunk_size)
 
-
-def _check_tensor(name, x):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{_LOSS}: {name} must be a torch.Tensor; received {type(x).__name__}")
-
-
-def _validate(hidden, weight, target, bias, class_weight, ignore_index, label_smoothing, reduction, chunk_size):
-    check_reduction(_LOSS, reduction)
-    eps = check_param(_LOSS, "label_smoothing", label_smoothing, D.UNIT)
-    if ignore_index is not None:
-        ignore_index = check_int(_LOSS, "ignore_index", ignore_index)
-    chunk_size = _check_chunk_size(_LOSS, chunk_size)
-    for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
-        _check_tensor(name, x)
-    if not hidden.is_floating_point():
-        raise TypeError(f"{_LOSS}: hidden must have a floating dtype; received dtype {hidden.dtype}")
-    if hidden.ndim < 1:
-        raise ValueError(f"{_LOSS}: hidden must have a feature axis, shape (N, H), (..., H) or (H,); "
-                         f"received shape ()")
-    H = hidden.shape[-1]
-    if weight.ndim != 2 or weight.shape[1] != H:
-        raise ValueError(f"{_LOSS}: weight must have shape (V, {H}) (one row of H={H} features per class, "
-                         f"as hidden's last axis); received shape {tuple(weight.shape)}")
-    V = weight.shape[0]
-    if weight.dtype != hidden.dtype:
-        raise TypeError(f"{_LOSS}: weight must have hidden's dtype {hidden.dtype}; received dtype {weight.dtype}")
-    if bias is not None:
-        _check_tensor("bias", bias)
-        if tuple(bias.shape) != (V,):
-            raise ValueError(f"{_LOSS}: bias must have shape ({V},) (one value per class, V = weight.shape[0]); "
-                             f"received shape {tuple(bias.shape)}")
-        if bias.dtype != hidden.dtype:
-            raise TypeError(f"{_LOSS}: bias must have hidden's dtype {hidden.dtype}; received dtype {bias.dtype}")
-    sample_shape = tuple(hidden.shape[:-1])
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise TypeError(f"{_LOSS}: target must hold integer class indices of shape {sample_shape}; "
-                        f"received dtype {target.dtype}")
-    if tuple(target.shape) != sample_shape:
-        raise ValueError(f"{_LOSS}: target must have shape {sample_shape} (hidden's shape without its last "
-                         f"axis); received shape {tuple(target.shape)}")
-    for name, x in (("weight", weight), ("target", target), ("bias", bias), ("class_weight", class_weight)):
-        if isinstance(x, torch.Tensor) and x.device != hidden.device:
-            raise ValueError(f"{_LOSS}: {name} must be on hidden's device {hidden.device}; "
-                             f"received device {x.device}")
-    compute = hidden.dtype if hidden.dtype in (torch.float32, torch.float64) else torch.float32
-    if class_weight is not None:
-        _check_tensor("class_weight", class_weight)
-        if tuple(class_weight.shape) != (V,):
-            raise ValueError(f"{_LOSS}: class_weight must have shape ({V},) (one weight per class); "
-                             f"received shape {tuple(class_weight.shape)}")
-        if class_weight.is_complex():
-            raise TypeError(f"{_LOSS}: class_weight must have a real dtype; received dtype {class_weight.dtype}")
-        if class_weight.is_floating_point() and bool(torch.isnan(class_weight).any()):
-            raise ValueError(f"{_LOSS}: class_weight must not contain NaN; received class_weight with NaN")
-        if bool((class_weight < 0).any()):
-            bad = float(class_weight[class_weight < 0][0])
-            raise ValueError(f"{_LOSS}: class_weight must be >= 0; received {bad!r}")
-        if class_weight.dtype != compute and not class_weight.requires_grad:
-            class_weight = class_weight.to(compute)
-    y = target.reshape(-1)
-    valid = None if ignore_index is None else y != ignore_index
-    if y.numel():
-        bad = (y < 0) | (y >= V)
-        if valid is not None:
-            bad &= valid
-        if bool(bad.any()):
-            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-            raise ValueError(f"{_LOSS}: target must hold class indices in [0, {V}){ign}; "
-                             f"received {int(y[bad][0])}")
-    call = _Call()
-    call.hidden = hidden.reshape(-1, H)
-    call.out_shape = sample_shape
-    call.target = target
-    call.labels = y.to(torch.int64) if valid is None else torch.where(valid, y, 0).to(torch.int64)
-    call.valid = None if valid is None or bool(valid.all()) else valid
-    call.class_weight = class_weight
-    call.ignore_index = ignore_index
-    call.label_smoothing = eps
-    call.reduction = reduction
-    call.chunk_size = chunk_size
-    call.kernels = None
-    call.np_cache = None
-    if reduction == "mean":
-        if class_weight is None:
-            call.denominator = float(y.numel() if call.valid is None else call.valid.sum())
-        else:
-            w_y = class_weight.detach()[call.labels]
-            call.denominator = float(w_y.sum() if call.valid is None else w_y[call.valid].sum())
-    else:
-        call.denominator = 1.0
-    return call
 
 
 def _why_plain(call) -> str | None:
@@ -323,20 +172,6 @@ def _cpu_kernels():
         except ImportError as exc:  # numba missing or broken: torch ops serve
             _cpu = f"numba unavailable ({exc})"
     return _cpu
-
-
-# -- the plain path ------------------------------------------------------------
-
-
-def _plain(call, hidden, weight, bias):
-    """``losskit.cross_entropy`` of the full logits (the reference math)."""
-    from ..functional.classification import cross_entropy
-
-    logits = torch.nn.functional.linear(hidden, weight, bias)
-    value = cross_entropy(logits, call.target.reshape(-1), class_weight=call.class_weight,
-                          ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
-                          reduction=call.reduction)
-    return value.reshape(call.out_shape) if call.reduction == "none" else value
 
 
 # -- the chunked loop ----------------------------------------------------------
@@ -515,7 +350,7 @@ def _plain_backward(call, inputs, wanted, grad_output):
     create_graph = torch.is_grad_enabled()
     with torch.enable_grad(), disabled():
         xs = [x if (x is None or create_graph) else x.detach().requires_grad_(w) for x, w in zip(inputs, wanted)]
-        value = _plain(call, *xs)
+        value = call.reference(call, *xs)
         wrt = [x for x, w in zip(xs, wanted) if w]
         got = iter(torch.autograd.grad(value, wrt, grad_output, create_graph=create_graph))
     return tuple(next(got) if w else None for w in wanted)

@@ -16,9 +16,9 @@ Importing this package imports torch; ``import losskit`` does not.
 from __future__ import annotations
 
 from .. import registry as _registry
-from ..kernels.linear_cross_entropy import LinearCrossEntropyLoss, linear_cross_entropy
+from ..functional.classification import linear_cross_entropy
 from . import multitask, regularize
-from .modules import LossModule, class_name, from_config, module, module_class
+from .modules import LinearCrossEntropyLoss, LossModule, class_name, from_config, module, module_class
 
 __all__ = ["LinearCrossEntropyLoss", "LossModule", "class_name", "from_config", "linear_cross_entropy", "module",
            "module_class", "multitask", "regularize"]

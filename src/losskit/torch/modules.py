@@ -6,6 +6,10 @@ that are tensors (``class_weight``, ``pos_weight``, a vector ``alpha`` or
 ``quantile``) are buffers, so they follow ``.to(device)`` and are saved in the
 ``state_dict``. A loss registered later (``losskit.register_loss``) gets its
 module the same way: ``losskit.torch.module("my_loss")``.
+
+One module is written by hand: ``LinearCrossEntropyLoss``, the options of
+``losskit.torch.linear_cross_entropy`` (a linear head's cross-entropy, whose
+arrays are not one input/target pair).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import numbers
 
 import torch
 
+from .. import domains as D
 from .. import registry
-from .._validate import check_reduction
+from .._validate import check_int, check_param, check_reduction
+from ..functional.classification import linear_cross_entropy
+from ..kernels.linear_cross_entropy import check_chunk_size
 
-__all__ = ["LossModule", "class_name", "from_config", "module", "module_class"]
+__all__ = ["LinearCrossEntropyLoss", "LossModule", "class_name", "from_config", "module", "module_class"]
 
 # Name parts written as acronyms in class names (PyTorch's own style: MSELoss, NLLLoss).
 _ACRONYMS = {
@@ -194,3 +201,33 @@ def _doc(spec) -> str:
         f"{spec.summary}\n\nThe module form of ``losskit.{spec.name}``; forward({arrays}, *, weight=None, "
         f"mask=None).\n\nParameters (as the function's):{params}\n    reduction='mean': 'none', 'mean' or 'sum'\n"
     )
+
+
+class LinearCrossEntropyLoss(torch.nn.Module):
+    """The module form of :func:`linear_cross_entropy`: it holds the options
+    (``class_weight`` as a buffer, so it follows ``.to(device)``), not the
+    linear layer; ``forward(hidden, weight, target, bias=None)``."""
+
+    def __init__(self, *, class_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean",
+                 chunk_size=None):
+        super().__init__()
+        where = type(self).__name__
+        self.reduction = check_reduction(where, reduction)
+        self.ignore_index = None if ignore_index is None else check_int(where, "ignore_index", ignore_index)
+        self.label_smoothing = check_param(where, "label_smoothing", label_smoothing, D.UNIT)
+        self.chunk_size = check_chunk_size(where, chunk_size)
+        if class_weight is not None and not isinstance(class_weight, torch.Tensor):
+            class_weight = torch.as_tensor(class_weight, dtype=torch.get_default_dtype())
+        self.register_buffer("class_weight", None if class_weight is None else class_weight.detach().clone())
+
+    def forward(self, hidden, weight, target, bias=None):
+        return linear_cross_entropy(hidden, weight, target, bias=bias, class_weight=self.class_weight,
+                                    ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+                                    reduction=self.reduction, chunk_size=self.chunk_size)
+
+    def extra_repr(self) -> str:
+        cw = self.class_weight
+        cw = None if cw is None else (cw.tolist() if cw.numel() <= 8 else f"tensor of shape {tuple(cw.shape)}")
+        return (f"class_weight={cw!r}, ignore_index={self.ignore_index!r}, "
+                f"label_smoothing={self.label_smoothing!r}, reduction={self.reduction!r}, "
+                f"chunk_size={self.chunk_size!r}")

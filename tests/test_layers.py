@@ -1,0 +1,81 @@
+"""Layers point down (DESIGN.md, "Layers"): kernels/ holds fused fast paths only,
+no public loss, no nn.Module, no import of a family module. Read from the
+sources with ``ast``, so nothing here imports torch or numba."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import losskit.functional
+
+SRC = Path(__file__).parents[1] / "src" / "losskit"
+KERNELS = sorted((SRC / "kernels").glob("*.py"))
+FAMILIES = {name for name in vars(losskit.functional) if not name.startswith("_")
+            and getattr(getattr(losskit.functional, name), "__name__", "").startswith("losskit.functional.")}
+
+
+def _imported_modules(tree: ast.Module, package: str) -> set[str]:
+    """Absolute names of every module an ``import`` / ``from ... import`` reaches,
+    ``from X import name`` counted as both ``X`` and ``X.name``."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _is_module_base(base: ast.expr) -> bool:
+    text = ast.unparse(base)
+    return text in ("Module", "nn.Module", "torch.nn.Module") or text.endswith(".nn.Module")
+
+
+def test_the_family_modules_are_known():
+    assert {"classification", "regression", "metric"} <= FAMILIES
+
+
+@pytest.mark.parametrize("path", KERNELS, ids=lambda p: p.name)
+def test_kernels_import_no_family_module(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported = _imported_modules(tree, "losskit.kernels")
+    families = {f"losskit.functional.{name}" for name in FAMILIES} | {"losskit.functional"}
+    assert not imported & families, f"{path.name} imports {sorted(imported & families)}"
+
+
+@pytest.mark.parametrize("path", KERNELS, ids=lambda p: p.name)
+def test_kernels_define_no_nn_module(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules = [node.name for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef) and any(_is_module_base(b) for b in node.bases)]
+    assert not modules, f"{path.name} defines nn.Module subclasses {modules}"
+
+
+def test_the_ast_checks_catch_a_leak():
+    leak = ast.parse("from ..functional.classification import cross_entropy\n"
+                     "from ..functional import metric\n"
+                     "import torch\nclass L(torch.nn.Module): pass\n")
+    imported = _imported_modules(leak, "losskit.kernels")
+    assert {"losskit.functional.classification", "losskit.functional.metric"} <= imported
+    assert any(_is_module_base(b) for node in ast.walk(leak) if isinstance(node, ast.ClassDef) for b in node.bases)
+
+
+def test_linear_cross_entropy_lives_in_the_classification_family():
+    torch = pytest.importorskip("torch")
+    import losskit.torch as lt
+    from losskit.functional import classification
+    from losskit.kernels import linear_cross_entropy as blockwise
+
+    assert lt.linear_cross_entropy is classification.linear_cross_entropy
+    assert lt.LinearCrossEntropyLoss.__module__ == "losskit.torch.modules"
+    assert issubclass(lt.LinearCrossEntropyLoss, torch.nn.Module)
+    assert not hasattr(blockwise, "linear_cross_entropy") and not hasattr(blockwise, "LinearCrossEntropyLoss")
