@@ -303,6 +303,87 @@ def _ids(options):
     return ["-".join(f"{k}_{v}" for k, v in o.items()) for o in options]
 
 
+# The elementwise losses through the dispatcher (losskit.kernels.elementwise):
+# every option the CPU kernels serve, with the targets each takes.
+ELEMENTWISE_DISPATCH = [
+    ("binary_cross_entropy_with_logits", {}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": 2.5}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": 0.0}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": "0d"}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": "vector"}),
+    ("binary_cross_entropy_with_logits", {"label_smoothing": 0.1}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": "vector", "label_smoothing": 0.25}),
+    ("sigmoid_focal", {"gamma": 2.0, "alpha": 0.25}),
+    ("sigmoid_focal", {"gamma": 2.0, "alpha": None}),
+    ("sigmoid_focal", {"gamma": 0.0, "alpha": 0.25}),
+    ("sigmoid_focal", {"gamma": 0.5, "alpha": 0.9}),
+    ("sigmoid_focal", {"gamma": 1.5, "alpha": None}),
+    ("sigmoid_focal", {"gamma": 3.0, "alpha": 1.0}),
+    ("huber", {"delta": 1.0}),
+    ("huber", {"delta": 0.3}),
+    ("huber", {"delta": 5.0}),
+    ("mse", {}),
+]
+ELEMENTWISE_DISPATCH_IDS = [f"{n}-{_ids([o])[0] or 'plain'}" for n, o in ELEMENTWISE_DISPATCH]
+# one element, odd lengths, a label axis, two blocks of 1024 (the last one partial)
+DISPATCH_SHAPES = [(), (7,), (3, 5), (2, 3, 173)]
+REDUCTIONS = ["mean", "sum", "none"]
+INF, NAN = float("inf"), float("nan")
+# NaN, +-inf, huge and tiny logits against hard, soft and extreme targets (as
+# tests/test_kernels_elementwise.py; an infinite regression target is refused)
+GRID_INPUTS = [NAN, INF, -INF, 1e4, -1e4, 800.0, -800.0, 100.0, -100.0, 89.0, -89.0, 40.0, -40.0, 17.0, -17.0,
+               1.0, -1.0, 0.0, -0.0, 1e-30, -1e-30]
+UNIT_TARGETS = [0.0, 1.0, 0.3, 0.5, 1e-7, 1 - 1e-7, 1e-30]
+REAL_TARGETS = [0.0, 1.0, -2.0, 1e4, 1e30, -1e30]
+# as tests/test_kernels_elementwise.py holds the CPU kernels
+ELEMENTWISE_TOL = {"float32": {"rtol": 2e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-14}}
+
+
+def _dispatch_options(options, shape, dtype):
+    """The call's keyword arguments: a per-label ``pos_weight`` along the last
+    axis (a 0-d one for a 0-d input), a 0-d tensor for ``"0d"``."""
+    kw = dict(options)
+    if kw.get("pos_weight") == "vector":
+        g = torch.Generator().manual_seed(1)
+        kw["pos_weight"] = (torch.rand(shape[-1], generator=g, dtype=dtype) * 3 if shape
+                            else torch.tensor(1.5, dtype=dtype))
+    elif kw.get("pos_weight") == "0d":
+        kw["pos_weight"] = torch.tensor(0.7, dtype=dtype)
+    return kw
+
+
+def _fast_and_reference(fn, x, y, reduction, grad_out, kw):
+    """(value, grad, record) on the fast path, then on the reference math."""
+    out = []
+    for fast in (True, False):
+        xi = x.detach().clone().requires_grad_()
+        with losskit.kernels.record() as used:
+            if fast:
+                value = fn(xi, y, reduction=reduction, **kw)
+            else:
+                with losskit.kernels.disabled():
+                    value = fn(xi, y, reduction=reduction, **kw)
+        (grad,) = torch.autograd.grad(value, xi, grad_out)
+        out.append((value.detach(), grad, used))
+    return out
+
+
+def _route_cpu_to_triton(monkeypatch):
+    """Send CPU tensors down the dispatcher's CUDA path (the Triton runner, in
+    the interpreter); returns the list the loss names that took it go to."""
+    from losskit.kernels import dispatch, elementwise
+
+    routed = []
+
+    def gpu_runner(loss, target, reduction, scale, binds):
+        routed.append(loss)
+        return elementwise._gpu_runner(loss, target, reduction, scale, binds)
+
+    monkeypatch.setattr(elementwise, "_cpu_runner", gpu_runner)
+    monkeypatch.setattr(dispatch, "_loaded", {})
+    return routed
+
+
 # -- the interpreter, in a child process ------------------------------------------
 
 
@@ -356,6 +437,115 @@ class TestInterpreted:
             _assert_close(fast, ref, torch.float64, what=f"{name} {reduction} value")
             _assert_close(g_fast, g_ref, torch.float64, what=f"{name} {reduction} gradient")
         assert used == [f"{name}_rows"] * 3
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("name,options", ELEMENTWISE_DISPATCH, ids=ELEMENTWISE_DISPATCH_IDS)
+    def test_dispatch_hands_elementwise_calls_to_the_triton_kernels(self, name, options, dtype, monkeypatch):
+        """The dispatcher's CUDA wiring of the elementwise losses (flattening,
+        pos_weight per label, scale, block sums, reductions), run on CPU tensors
+        by routing the CPU path to the Triton runner: value and gradient equal
+        the reference's for every option, reduction, dtype and odd size."""
+        routed = _route_cpu_to_triton(monkeypatch)
+        fn = getattr(losskit, name)
+        torch_dtype = getattr(torch, dtype)
+        targets = ("real",) if name in ("huber", "mse") else ("hard", "soft")
+        calls = 0
+        for seed, shape in enumerate(DISPATCH_SHAPES):
+            for target in targets:
+                g = torch.Generator().manual_seed(seed)
+                x = (torch.randn(shape, generator=g, dtype=torch.float64) * 4).to(torch_dtype)
+                if target == "hard":
+                    y = (torch.rand(shape, generator=g, dtype=torch.float64) < 0.3).to(torch_dtype)
+                elif target == "soft":
+                    y = torch.rand(shape, generator=g, dtype=torch.float64).to(torch_dtype)
+                else:
+                    y = (torch.randn(shape, generator=g, dtype=torch.float64) * 2).to(torch_dtype)
+                kw = _dispatch_options(options, shape, torch_dtype)
+                for reduction in REDUCTIONS:
+                    grad_out = (torch.rand(shape, generator=g, dtype=torch_dtype) * 2 - 0.5 if reduction == "none"
+                                else torch.tensor(1.7, dtype=torch_dtype))
+                    fast, ref = _fast_and_reference(fn, x, y, reduction, grad_out, kw)
+                    calls += 1
+                    assert fast[2] == [(name, "cpu")] and ref[2] == [], fast[2]  # "cpu": the device's name, routed
+                    assert fast[0].dtype == ref[0].dtype and fast[0].shape == ref[0].shape
+                    what = f"{name} {options} {dtype} {shape} {target} {reduction}"
+                    torch.testing.assert_close(fast[0], ref[0], **ELEMENTWISE_TOL[dtype],
+                                               msg=lambda m, what=what: f"{what}: {m}")
+                    torch.testing.assert_close(fast[1], ref[1], **ELEMENTWISE_TOL[dtype],
+                                               msg=lambda m, what=what: f"{what} gradient: {m}")
+        assert routed == [name] * calls
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("name,options", ELEMENTWISE_DISPATCH, ids=ELEMENTWISE_DISPATCH_IDS)
+    def test_dispatch_elementwise_nan_inf_and_extreme_inputs(self, name, options, dtype, monkeypatch):
+        """A grid of NaN, +-inf, huge and tiny inputs against hard, soft and
+        extreme targets, through the routed dispatcher: NaN where the reference
+        has NaN (its 0 * inf included), inf where it has inf, the same finite
+        values and gradients; and reduced losses over one non-finite logit."""
+        routed = _route_cpu_to_triton(monkeypatch)
+        fn = getattr(losskit, name)
+        torch_dtype = getattr(torch, dtype)
+        targets = REAL_TARGETS if name in ("huber", "mse") else UNIT_TARGETS
+        x = torch.tensor([v for v in GRID_INPUTS for _ in targets], dtype=torch_dtype)
+        y = torch.tensor([t for _ in GRID_INPUTS for t in targets], dtype=torch_dtype)
+        fast, ref = _fast_and_reference(fn, x, y, "none", torch.ones_like(x), _dispatch_options(options, x.shape,
+                                                                                               torch_dtype))
+        for got, want in ((fast[0], ref[0]), (fast[1], ref[1])):
+            assert torch.equal(torch.isnan(got), torch.isnan(want))
+            assert torch.equal(torch.isposinf(got), torch.isposinf(want))
+            assert torch.equal(torch.isneginf(got), torch.isneginf(want))
+            torch.testing.assert_close(got.nan_to_num(0.0, 0.0, 0.0), want.nan_to_num(0.0, 0.0, 0.0),
+                                       **ELEMENTWISE_TOL[dtype])
+        g = torch.Generator().manual_seed(3)
+        xr = (torch.randn(5, 9, generator=g, dtype=torch.float64) * 4).to(torch_dtype)
+        yr = torch.rand(5, 9, generator=g, dtype=torch.float64).to(torch_dtype)
+        for value in (NAN, INF, -INF):  # one non-finite logit in a reduced loss
+            xr[2, 4] = value
+            for reduction in ("mean", "sum"):
+                fast, ref = _fast_and_reference(fn, xr, yr, reduction, torch.tensor(1.0, dtype=torch_dtype),
+                                                _dispatch_options(options, xr.shape, torch_dtype))
+                torch.testing.assert_close(fast[0], ref[0], equal_nan=True, **ELEMENTWISE_TOL[dtype])
+                torch.testing.assert_close(fast[1], ref[1], equal_nan=True, **ELEMENTWISE_TOL[dtype])
+        assert routed == [name] * 7
+
+    def test_dispatch_elementwise_fallbacks_say_why(self, monkeypatch):
+        """Where no kernel can serve, the reference math does and record() says
+        why, before any runner is chosen: a per-sample weight or mask, a target
+        that needs a gradient, inside torch.compile; and without triton the
+        Triton module imports and says why it cannot serve (the reason a CUDA
+        call records)."""
+        import sys
+
+        from losskit.kernels import dispatch
+
+        routed = _route_cpu_to_triton(monkeypatch)
+        x = torch.randn(4, 3, generator=torch.Generator().manual_seed(4))
+        y = torch.rand(4, 3, generator=torch.Generator().manual_seed(5))
+        cases = [
+            (lambda: losskit.binary_cross_entropy_with_logits(x, y, weight=torch.rand(4, 3)),
+             "reference: per-sample weight or mask given"),
+            (lambda: losskit.mse(x, y, mask=torch.rand(4, 3) > 0.5), "reference: per-sample weight or mask given"),
+            (lambda: losskit.huber(x, y.clone().requires_grad_()),
+             "reference: a tensor other than the input needs a gradient"),
+        ]
+        for call, reason in cases:
+            with losskit.kernels.record() as used:
+                call()
+            assert len(used) == 1 and used[0][1] == reason, used
+        with monkeypatch.context() as m:
+            m.setattr(torch.compiler, "is_compiling", lambda: True)
+            with losskit.kernels.record() as used:
+                losskit.sigmoid_focal(x, y)
+        assert used == [("sigmoid_focal", "reference: inside torch.compile (the compiler fuses the reference math)")]
+        assert routed == []
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, "triton", None)  # import triton raises ImportError
+            m.delitem(sys.modules, "triton.language", raising=False)
+            m.delitem(sys.modules, "losskit.kernels.elementwise_triton", raising=False)
+            m.delattr(losskit.kernels, "elementwise_triton", raising=False)  # both restored on leaving the block
+            m.setattr(dispatch, "_loaded", {})
+            reason = dispatch.load("elementwise_triton")
+        assert isinstance(reason, str) and reason.startswith("triton unavailable"), reason
 
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("n,c,block", SOFTMAX_SHAPES)
@@ -473,3 +663,27 @@ class TestCuda:
     @pytest.mark.parametrize("options", REGRESSION_OPTIONS, ids=_ids(REGRESSION_OPTIONS))
     def test_regression(self, dtype, n, options):
         _regression_check(self.device, dtype, n, **options)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("name,options", ELEMENTWISE_DISPATCH, ids=ELEMENTWISE_DISPATCH_IDS)
+    def test_elementwise_losses_take_the_triton_kernels(self, name, options, dtype):
+        """CUDA tensors take the Triton kernels through the public losses
+        (recorded as "triton"), with the reference's value and gradient."""
+        fn = getattr(losskit, name)
+        torch_dtype = getattr(torch, dtype)
+        for seed, shape in enumerate(DISPATCH_SHAPES + [(1000, 1003)]):
+            g = torch.Generator().manual_seed(seed)
+            x = (torch.randn(shape, generator=g, dtype=torch.float64) * 4).to(torch_dtype).cuda()
+            if name in ("huber", "mse"):
+                y = (torch.randn(shape, generator=g, dtype=torch.float64) * 2).to(torch_dtype).cuda()
+            else:
+                y = torch.rand(shape, generator=g, dtype=torch.float64).to(torch_dtype).cuda()
+            kw = {k: v.cuda() if isinstance(v, torch.Tensor) else v
+                  for k, v in _dispatch_options(options, shape, torch_dtype).items()}
+            for reduction in REDUCTIONS:
+                grad_out = torch.ones(shape if reduction == "none" else (), dtype=torch_dtype, device="cuda")
+                fast, ref = _fast_and_reference(fn, x, y, reduction, grad_out, kw)
+                assert fast[2] == [(name, "triton")], fast[2]
+                # GPU exp/log are not libm's: the softmax checks' tolerances (64 eps, scaled)
+                _assert_close(fast[0], ref[0], torch_dtype, x, what=f"{name} {shape} {reduction} value")
+                _assert_close(fast[1], ref[1], torch_dtype, x, what=f"{name} {shape} {reduction} gradient")

@@ -18,7 +18,8 @@ _loaded: dict = {}  # kernel module name -> the module, or the reason it cannot 
 
 def load(module: str):
     """A kernel module of this package (``"softmax_cpu"``, ``"elementwise_cpu"``,
-    ``"softmax_triton"``), imported once; or a string saying why it cannot serve."""
+    ``"softmax_triton"``, ``"elementwise_triton"``), imported once; or a string
+    saying why it cannot serve."""
     if module not in _loaded:
         import importlib
         try:
@@ -29,10 +30,10 @@ def load(module: str):
     return _loaded[module]
 
 
-def _start(loss: str, b, *others, devices=("cpu",), cpu_module="softmax_cpu"):
+def _start(loss: str, b, *others, devices=("cpu",), cpu_module="softmax_cpu", gpu_module="softmax_triton"):
     """The common checks. Returns the torch helpers module, or None (recorded).
     ``devices``: the device types the caller has kernels for ("cpu": numba
-    ``cpu_module``, "cuda": Triton)."""
+    ``cpu_module``, "cuda": Triton ``gpu_module``)."""
     if not enabled():
         return None  # switched off: not even recorded, the user asked for it
     x = b.input
@@ -45,7 +46,7 @@ def _start(loss: str, b, *others, devices=("cpu",), cpu_module="softmax_cpu"):
     if reason is None and x.device.type not in devices:
         reason = f"no kernel for device {x.device.type}"
     if reason is None:
-        loaded = load(cpu_module if x.device.type == "cpu" else "softmax_triton")
+        loaded = load(cpu_module if x.device.type == "cpu" else gpu_module)
         reason = loaded if isinstance(loaded, str) else None
     if reason is not None:
         note(loss, "reference: " + reason)
