@@ -79,3 +79,31 @@ def test_linear_cross_entropy_lives_in_the_classification_family():
     assert lt.LinearCrossEntropyLoss.__module__ == "losskit.torch.modules"
     assert issubclass(lt.LinearCrossEntropyLoss, torch.nn.Module)
     assert not hasattr(blockwise, "linear_cross_entropy") and not hasattr(blockwise, "LinearCrossEntropyLoss")
+
+
+# -- every stable primitive lives in _array.py --------------------------------
+
+FUNCTIONAL = sorted((SRC / "functional").glob("*.py"))
+
+
+def _array_primitives() -> set[str]:
+    """Every function defined at module level in ``_array.py``, under its own
+    name and with a leading underscore (the name a family file would give a
+    private copy)."""
+    tree = ast.parse((SRC / "_array.py").read_text())
+    names = {node.name.lstrip("_") for node in tree.body if isinstance(node, ast.FunctionDef)}
+    return names | {f"_{name}" for name in names}
+
+
+def test_the_moved_primitives_are_in_array():
+    primitives = _array_primitives()
+    assert {"erf_erfc", "ndtr", "log1p_sq", "clamped_log", "logaddexp3", "unit_rows", "p_norm",
+            "pairwise_distances", "divide_or_zero", "stop_gradient"} <= primitives
+
+
+@pytest.mark.parametrize("path", FUNCTIONAL, ids=lambda p: p.name)
+def test_family_modules_define_no_array_primitive(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    copies = sorted(defined & _array_primitives())
+    assert not copies, f"{path.name} defines {copies}; import them from losskit._array"

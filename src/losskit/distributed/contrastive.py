@@ -37,7 +37,7 @@ import numbers
 import torch
 
 from .. import functional as F
-from .._array import logsumexp
+from .._array import logsumexp, unit_rows as _unit
 from .._reduce import reduce
 from .._validate import check_bool, check_param, check_shape, per_sample, structured
 from ..functional.metric import (
@@ -45,7 +45,6 @@ from ..functional.metric import (
     _check_rows,
     _labelled_batch,
     _per_row_mean,
-    _unit,
 )
 from ._shards import Local, Shards, gather_shards
 

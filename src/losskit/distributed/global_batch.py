@@ -38,7 +38,8 @@ from .. import domains as D
 from .. import functional as F
 from .._array import safe_sqrt
 from .._validate import check_choice, check_param, check_reduction
-from ..functional.metric import DISTANCES, _labelled_batch, _per_row_mean, _relu, _unit
+from .._array import relu as _relu, unit_rows as _unit
+from ..functional.metric import DISTANCES, _labelled_batch, _per_row_mean
 from ._gather import process_group
 from ._shards import Local, Shards, gather_shards
 from .contrastive import (
@@ -55,7 +56,7 @@ __all__ = ["global_batch"]
 
 def _distances(sh: Shards, distance: str):
     """(n, N) distances from this rank's rows to every row, as
-    ``functional.metric._pairwise_distances`` computes them (Gram form,
+    ``_array.pairwise_distances`` computes them (Gram form,
     floored at 0, exactly 0 from a row to itself)."""
     xp, x, every = sh.local.xp, sh.local.rows[0].to(sh.local.dtype), sh.rows[0]
     if distance == "cosine":

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 
 from .. import domains as D
-from .._array import log_sigmoid, namespace, sigmoid, softplus
+from .._array import clamped_log, clamped_log1m, log_sigmoid, namespace, sigmoid, softplus
 from .._reduce import reduce
 from .._validate import as_float, check_data, check_param, elementwise
 from ..kernels import elementwise as fast_elementwise
@@ -39,28 +39,10 @@ __all__ = [
 # label_smoothing lies in [0, 1): at 1 every target would become 1/2.
 SMOOTHING = D.Interval(0.0, 1.0, high_closed=False)
 
-# PyTorch clamps each log term of binary_cross_entropy at -100.
-_LOG_FLOOR = -100.0
-
 _SIGN_HINT = " (targets are -1 or +1: map 0/1 labels with 2 * target - 1, so that 0 becomes -1)"
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _clamped_log(xp, p):
-    """max(log(p), -100) with log(0) taken as -100 and a zero gradient there
-    (NaN propagates)."""
-    zero = p == 0
-    safe = xp.where(zero, xp.ones_like(p), p)
-    return xp.maximum(xp.where(zero, xp.full_like(p, _LOG_FLOOR), xp.log(safe)), _LOG_FLOOR)
-
-
-def _clamped_log1m(xp, p):
-    """max(log(1 - p), -100), computed with log1p; log(0) at p = 1 is -100."""
-    one = p == 1
-    safe = xp.where(one, xp.zeros_like(p), p)
-    return xp.maximum(xp.where(one, xp.full_like(p, _LOG_FLOOR), xp.log1p(-safe)), _LOG_FLOOR)
 
 
 def _sign_batch(loss, input, target, **kwargs):
@@ -142,7 +124,7 @@ def binary_cross_entropy(input, target, *, weight=None, mask=None, reduction="me
     b = elementwise("binary_cross_entropy", input, target, weight=weight, mask=mask, reduction=reduction,
                     input_domain=D.UNIT, target_domain=D.UNIT)
     xp, p, y = b.xp, b.input, b.target
-    loss = -(y * _clamped_log(xp, p) + (1.0 - y) * _clamped_log1m(xp, p))
+    loss = -(y * clamped_log(xp, p) + (1.0 - y) * clamped_log1m(xp, p))
     return reduce(b, loss, reduction)
 
 

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import math
 
-import array_api_compat
-
 from .. import domains as D
-from .._array import array_size, is_concrete, is_torch
+from .._array import array_size, is_concrete, stop_gradient
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -57,7 +55,7 @@ def _check_ordered(loss: str, name: str, xp, boxes) -> None:
     ``input`` propagates, NaN in ``target`` is reported before this)."""
     if not is_concrete(boxes) or array_size(boxes) == 0:
         return
-    flat = _constant(xp, xp.reshape(boxes, (-1, 4)))  # read values without autograd
+    flat = stop_gradient(xp, xp.reshape(boxes, (-1, 4)))  # read values without autograd
     bad = xp.logical_or(flat[:, 2] < flat[:, 0], flat[:, 3] < flat[:, 1])
     if not any_true(xp, bad):
         return
@@ -146,19 +144,6 @@ def _angle(xp, w, h):
     h_safe = xp.where(h > 0, h, xp.ones_like(h))
     w_safe = xp.where(w > 0, w, xp.ones_like(w))
     return xp.where(wide, math.pi / 2 - xp.atan(h / w_safe), xp.atan(w / h_safe))
-
-
-def _constant(xp, x):
-    """``x`` as a constant for autograd: detached in PyTorch, stop_gradient in
-    JAX; NumPy and other backends have no autograd. (The array API standard
-    has no stop-gradient.)"""
-    if is_torch(x):
-        return x.detach()
-    if array_api_compat.is_jax_array(x):
-        import jax
-
-        return jax.lax.stop_gradient(x)
-    return x
 
 
 # -- losses ------------------------------------------------------------------
@@ -323,5 +308,5 @@ def ciou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mea
     x1, y1, x2, y2 = _coords(p)
     u1, v1, u2, v2 = _coords(t)
     v = _FOUR_OVER_PI2 * (_angle(xp, u2 - u1, v2 - v1) - _angle(xp, x2 - x1, y2 - y1)) ** 2
-    alpha = _constant(xp, v / (1.0 - iou + v + eps))
+    alpha = stop_gradient(xp, v / (1.0 - iou + v + eps))
     return reduce(b, diou + alpha * v, reduction)

@@ -46,7 +46,20 @@ import math
 
 
 from .. import domains as D
-from .._array import array_device, array_size, is_array, is_concrete, logsumexp, one_hot, safe_pow, safe_sqrt
+from .._array import (
+    array_device,
+    array_size,
+    eye_mask,
+    is_array,
+    is_concrete,
+    logsumexp,
+    one_hot,
+    pairwise_distance,
+    pairwise_distances,
+    relu,
+    safe_sqrt,
+    unit_rows,
+)
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -86,62 +99,7 @@ SCALE_DOMAIN = D.BOUNDED_POSITIVE
 P_DOMAIN = D.Interval(0.0, math.inf, low_closed=False, finite=False)  # inf: the max norm
 COSINE_MARGIN_DOMAIN = D.Interval(-1.0, 1.0)
 ARCFACE_MARGIN_DOMAIN = D.Interval(0.0, math.pi / 2)
-NORM_EPS = 1e-12  # normalisation floor: x / max(||x||, NORM_EPS)
-
-
 # -- helpers -------------------------------------------------------------------
-
-
-def _unit(xp, x):
-    """Rows (last axis) scaled to unit L2 norm; zero rows stay zero."""
-    norm = safe_sqrt(xp, xp.sum(x * x, axis=-1, keepdims=True))
-    return x / xp.maximum(norm, NORM_EPS)
-
-
-def _relu(xp, x):
-    """max(x, 0) with PyTorch's ``clamp_min`` gradient at 0 (1, not 1/2),
-    the same on every backend; NaN propagates."""
-    return xp.where(x < 0, xp.zeros_like(x), x)
-
-
-def _eye(xp, n: int, like):
-    idx = xp.arange(n, device=array_device(like))
-    return xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
-
-
-def _pairwise_distances(xp, x, distance: str):
-    """(N, N) distances between the rows of ``x``."""
-    if distance == "cosine":
-        u = _unit(xp, x)
-        return 1.0 - xp.matmul(u, xp.matrix_transpose(u))
-    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: O(N^2) memory rather than the O(N^2 D)
-    # of explicit differences. Cancellation can leave small negatives: floored
-    # at 0; the diagonal is exactly 0.
-    norms = xp.sum(x * x, axis=-1)
-    sq = xp.expand_dims(norms, axis=1) + xp.expand_dims(norms, axis=0) - 2.0 * xp.matmul(x, xp.matrix_transpose(x))
-    sq = xp.where(xp.logical_or(_eye(xp, x.shape[0], x), sq < 0), xp.zeros_like(sq), sq)
-    return sq if distance == "squared_euclidean" else safe_sqrt(xp, sq)
-
-
-def _p_norm(xp, v, p: float):
-    """||v||_p along the last axis with finite gradients at v = 0. A general
-    p is computed as m ||v / m||_p with m = max |v|, so |v|^p never
-    overflows (a large p tends to the max norm instead of inf - inf)."""
-    a = xp.abs(v)
-    if p == math.inf:
-        return xp.max(a, axis=-1)
-    if p == 2.0:
-        return safe_sqrt(xp, xp.sum(v * v, axis=-1))
-    if p == 1.0:
-        return xp.sum(a, axis=-1)
-    m = xp.max(a, axis=-1, keepdims=True)
-    scaled = a / xp.where(m > 0, m, xp.ones_like(m))
-    return xp.squeeze(m, axis=-1) * safe_pow(xp, xp.sum(safe_pow(xp, scaled, p), axis=-1), 1.0 / p)
-
-
-def _pairwise_distance(xp, x1, x2, p: float, eps: float):
-    """``torch.nn.functional.pairwise_distance``: ||x1 - x2 + eps||_p."""
-    return _p_norm(xp, x1 - x2 + eps, p)
 
 
 def _check_rows(loss, name, x):
@@ -182,7 +140,7 @@ def _pair_masks(xp, y, mask):
     True when j != i and j is not masked out."""
     n = y.shape[0]
     same = xp.expand_dims(y, axis=1) == xp.expand_dims(y, axis=0)
-    others = xp.logical_not(_eye(xp, n, y))
+    others = xp.logical_not(eye_mask(xp, n, y))
     if mask is not None:
         others = xp.logical_and(others, xp.expand_dims(mask, axis=0))
     return same, others
@@ -266,7 +224,7 @@ def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction
     batch = per_sample(loss, xp, tuple(d.shape), "the shape of distance", weight=arrays["weight"],
                        mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
-    values = 0.5 * xp.where(s, d * d, _relu(xp, margin - d) ** 2)
+    values = 0.5 * xp.where(s, d * d, relu(xp, margin - d) ** 2)
     return reduce(batch, values, reduction)
 
 
@@ -313,9 +271,9 @@ def contrastive_embeddings(
     xp = batch.xp
     if x.shape[0] == 0:
         return _empty(batch, x, reduction)
-    d = _pairwise_distances(xp, x, distance)
+    d = pairwise_distances(xp, x, distance)
     same, others = _pair_masks(xp, y, batch.mask)
-    pair = 0.5 * xp.where(same, d * d, _relu(xp, margin - d) ** 2)
+    pair = 0.5 * xp.where(same, d * d, relu(xp, margin - d) ** 2)
     values, has_other = _per_row_mean(xp, pair, others)
     return reduce(batch, xp.where(has_other, values, xp.zeros_like(values)), reduction, valid=has_other)
 
@@ -385,11 +343,11 @@ def triplet_margin(
     eps = check_param(loss, "eps", eps, D.BOUNDED_NONNEGATIVE)
     check_bool(loss, "swap", swap)
     xp, a, pos, neg, batch = _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction)
-    d_ap = _pairwise_distance(xp, a, pos, p, eps)
-    d_an = _pairwise_distance(xp, a, neg, p, eps)
+    d_ap = pairwise_distance(xp, a, pos, p, eps)
+    d_an = pairwise_distance(xp, a, neg, p, eps)
     if swap:
-        d_an = xp.minimum(d_an, _pairwise_distance(xp, pos, neg, p, eps))
-    return reduce(batch, _relu(xp, margin + d_ap - d_an), reduction)
+        d_an = xp.minimum(d_an, pairwise_distance(xp, pos, neg, p, eps))
+    return reduce(batch, relu(xp, margin + d_ap - d_an), reduction)
 
 
 def triplet_margin_with_distance(
@@ -440,7 +398,7 @@ def triplet_margin_with_distance(
 
     def dist(u, v):
         if distance_fn is None:
-            return _pairwise_distance(xp, u, v, 2.0, 1e-6)
+            return pairwise_distance(xp, u, v, 2.0, 1e-6)
         out = distance_fn(u, v)
         if not is_array(out):
             raise TypeError(f"{loss}: distance_fn must return an array; received {type(out).__name__}")
@@ -455,7 +413,7 @@ def triplet_margin_with_distance(
     d_an = dist(a, neg)
     if swap:
         d_an = xp.minimum(d_an, dist(pos, neg))
-    return reduce(batch, _relu(xp, margin + d_ap - d_an), reduction)
+    return reduce(batch, relu(xp, margin + d_ap - d_an), reduction)
 
 
 def _mined(loss, embeddings, labels, margin, distance, weight, mask, reduction):
@@ -465,7 +423,7 @@ def _mined(loss, embeddings, labels, margin, distance, weight, mask, reduction):
     if x.shape[0] == 0:
         return None, None, None, None, batch, margin, x
     xp = batch.xp
-    d = _pairwise_distances(xp, x, distance)
+    d = pairwise_distances(xp, x, distance)
     same, others = _pair_masks(xp, y, batch.mask)
     positives = xp.logical_and(same, others)
     negatives = xp.logical_and(xp.logical_not(same), others)
@@ -520,7 +478,7 @@ def batch_hard_triplet(
     hardest_positive = xp.max(xp.where(positives, d, xp.zeros_like(d) + low), axis=1)
     hardest_negative = xp.min(xp.where(negatives, d, xp.zeros_like(d) + high), axis=1)
     valid = xp.logical_and(xp.any(positives, axis=1), xp.any(negatives, axis=1))
-    values = _relu(xp, hardest_positive - hardest_negative + margin)
+    values = relu(xp, hardest_positive - hardest_negative + margin)
     return reduce(batch, xp.where(valid, values, xp.zeros_like(values)), reduction, valid=valid)
 
 
@@ -572,7 +530,7 @@ def batch_all_triplet(
         return _empty(batch, x, reduction)
     # (i, j, k): anchor i, positive j, negative k
     triplets = xp.logical_and(xp.expand_dims(positives, axis=2), xp.expand_dims(negatives, axis=1))
-    values = _relu(xp, xp.expand_dims(d, axis=2) - xp.expand_dims(d, axis=1) + margin)
+    values = relu(xp, xp.expand_dims(d, axis=2) - xp.expand_dims(d, axis=1) + margin)
     n = x.shape[0]
     flat = (n, n * n)
     per_anchor, valid = _per_row_mean(xp, xp.reshape(values, flat), xp.reshape(triplets, flat))
@@ -629,7 +587,7 @@ def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=No
     cos = xp.sum(x1 * x2, axis=-1) / (
         xp.sqrt(xp.sum(x1 * x1, axis=-1) + eps) * xp.sqrt(xp.sum(x2 * x2, axis=-1) + eps)
     )
-    values = xp.where(t > 0, 1.0 - cos, _relu(xp, cos - margin))
+    values = xp.where(t > 0, 1.0 - cos, relu(xp, cos - margin))
     return reduce(batch, values, reduction)
 
 
@@ -669,7 +627,7 @@ def margin_ranking(input1, input2, target, *, margin=0.0, weight=None, mask=None
     batch = per_sample(loss, xp, tuple(x1.shape), "the shape of input1", weight=arrays["weight"],
                        mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
-    return reduce(batch, _relu(xp, -t * (x1 - x2) + margin), reduction)
+    return reduce(batch, relu(xp, -t * (x1 - x2) + margin), reduction)
 
 
 # -- softmax-based: InfoNCE, SupCon, ArcFace/CosFace ---------------------------
@@ -752,9 +710,9 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
         return _empty(batch, q, reduction)
     if neg is None:
         return reduce(batch, _nt_xent(xp, q, k, batch.mask, temperature), reduction)
-    uq, uk = _unit(xp, q), _unit(xp, k)
+    uq, uk = unit_rows(xp, q), unit_rows(xp, k)
     positive = xp.sum(uq * uk, axis=1) / temperature
-    un = _unit(xp, neg)
+    un = unit_rows(xp, neg)
     if un.ndim == 2:
         other = xp.matmul(uq, xp.matrix_transpose(un)) / temperature
     else:
@@ -767,10 +725,10 @@ def _nt_xent(xp, q, k, mask, temperature):
     """Per-pair NT-Xent of two views: the mean of both views' cross-entropies
     over the 2N x 2N similarity matrix without its diagonal."""
     n = q.shape[0]
-    z = _unit(xp, xp.concat([q, k], axis=0))
+    z = unit_rows(xp, xp.concat([q, k], axis=0))
     sim = xp.matmul(z, xp.matrix_transpose(z)) / temperature
     positive = xp.sum(z[:n, ...] * z[n:, ...], axis=1) / temperature
-    keep = xp.logical_not(_eye(xp, 2 * n, z))
+    keep = xp.logical_not(eye_mask(xp, 2 * n, z))
     if mask is not None:  # a masked pair is no one's negative; every row keeps its positive
         idx = xp.arange(2 * n, device=array_device(z))
         partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
@@ -821,13 +779,13 @@ def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, 
     n = x.shape[0]
     if n == 0:
         return _empty(batch, x, reduction)
-    u = _unit(xp, x)
+    u = unit_rows(xp, x)
     sim = xp.matmul(u, xp.matrix_transpose(u)) / temperature
     same, others = _pair_masks(xp, y, batch.mask)
     positives = xp.logical_and(same, others)
     # a row with no other sample keeps its own entry, so its log-sum-exp is finite (the anchor does not count)
     alone = xp.logical_not(xp.any(others, axis=1, keepdims=True))
-    keep = xp.logical_or(others, xp.logical_and(_eye(xp, n, x), alone))
+    keep = xp.logical_or(others, xp.logical_and(eye_mask(xp, n, x), alone))
     lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1, keepdims=True)
     mean_log_prob, valid = _per_row_mean(xp, sim - lse, positives)
     values = xp.where(valid, -mean_log_prob, xp.zeros_like(mean_log_prob))
@@ -958,7 +916,7 @@ def additive_margin_softmax(
     xp, x, y, c, batch = _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction)
     if x.shape[0] == 0:
         return _empty(batch, x, reduction)
-    cos = xp.matmul(_unit(xp, x), xp.matrix_transpose(_unit(xp, c)))  # (N, C)
+    cos = xp.matmul(unit_rows(xp, x), xp.matrix_transpose(unit_rows(xp, c)))  # (N, C)
     hot = one_hot(xp, y, c.shape[0], axis=1, dtype=xp.bool)
     cos_y = xp.sum(xp.where(hot, cos, xp.zeros_like(cos)), axis=1)
     if variant == "cosface":

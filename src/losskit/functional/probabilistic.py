@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from .. import domains as D
-from .._array import safe_pow, xlogy
+from .._array import erf_erfc, safe_pow, xlogy
 from .._reduce import reduce
 from .._validate import check_bool, check_param, check_values, elementwise
 
@@ -400,87 +400,12 @@ def _gaussian_nll_derivatives(raw, target, var, *, full=False, eps=1e-6):
 
 # -- CRPS ----------------------------------------------------------------------
 
-# W. J. Cody (1969), "Rational Chebyshev approximations for the error function",
-# Math. Comp. 23(107), 631-637; coefficients of netlib SPECFUN CALERF.
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-          3.20937758913846947e03, 1.85777706184603153e-1)
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-          2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-          3.43936767414372164e03, 1.23033935480374942e03)
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
-          6.05183413124413191e-2, 2.33520497626869185e-3)
-_ERF_SMALL = 0.46875
-_ERF_CLIP = 30.0  # erfc(30) ~ 1e-393: 0 in every float format
-
-
-def _erf_small(xp, x):
-    """erf(x) for |x| <= 0.46875 (odd in x, so correct gradients at 0)."""
-    t = x * x
-    num = _ERF_A[4] * t
-    den = t
-    for i in range(3):
-        num = (num + _ERF_A[i]) * t
-        den = (den + _ERF_B[i]) * t
-    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
-
-
-def _erfc_large(xp, y):
-    """erfc(y) for 0.46875 < y <= 30 (Cody's second and third intervals), with
-    exp(-y^2) split as exp(-ysq^2) exp(-(y - ysq)(y + ysq)) to keep its accuracy."""
-    mid = y <= 4.0
-    ym = xp.where(mid, y, xp.ones_like(y))
-    num = _ERF_C[8] * ym
-    den = ym
-    for i in range(7):
-        num = (num + _ERF_C[i]) * ym
-        den = (den + _ERF_D[i]) * ym
-    r_mid = (num + _ERF_C[7]) / (den + _ERF_D[7])
-    yt = xp.where(mid, xp.full_like(y, 5.0), y)
-    s = 1.0 / (yt * yt)
-    num = _ERF_P[5] * s
-    den = s
-    for i in range(4):
-        num = (num + _ERF_P[i]) * s
-        den = (den + _ERF_Q[i]) * s
-    r_tail = (_INV_SQRT_PI - s * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / yt
-    ysq = xp.trunc(16.0 * y) / 16.0
-    delta = (y - ysq) * (y + ysq)
-    return xp.exp(-ysq * ysq) * xp.exp(-delta) * xp.where(mid, r_mid, r_tail)
-
-
-def _erf_erfc(xp, x):
-    """(erf(x), erfc(x)) from standard functions only (the array API has no
-    erf), after Cody (1969): ~1e-16 relative in float64."""
-    small = xp.abs(x) <= _ERF_SMALL
-    xs = xp.where(small, x, xp.zeros_like(x))
-    y = xp.where(small, xp.ones_like(x), xp.minimum(xp.abs(x), xp.full_like(x, _ERF_CLIP)))
-    e_small = _erf_small(xp, xs)
-    c_large = _erfc_large(xp, y)
-    negative = x < 0
-    erf = xp.where(small, e_small, xp.where(negative, c_large - 1.0, 1.0 - c_large))
-    erfc = xp.where(small, 1.0 - e_small, xp.where(negative, 2.0 - c_large, c_large))
-    return erf, erfc
-
-
-def _ndtr(xp, z):
-    """Standard normal CDF, Phi(z) = erfc(-z / sqrt 2) / 2, accurate to ~1e-16
-    absolute (and relative in the lower tail) in float64."""
-    return 0.5 * _erf_erfc(xp, -z * _SQRT1_2)[1]
-
-
 def _crps_parts(xp, mu, y, s):
     """(2 Phi(z) - 1, phi(z)) at z = (y - mu) / s, with z clipped to +-40 where
     both are constant to every float precision (keeps gradients finite when z
     overflows)."""
     z = xp.clip((y - mu) / s, min=-40.0, max=40.0)
-    return _erf_erfc(xp, z * _SQRT1_2)[0], _INV_SQRT_2PI * xp.exp(-0.5 * z * z)
+    return erf_erfc(xp, z * _SQRT1_2)[0], _INV_SQRT_2PI * xp.exp(-0.5 * z * z)
 
 
 def _crps_batch(input, target, std, weight, mask, reduction, input_name="input"):

@@ -17,7 +17,19 @@ import sys
 
 
 from .. import domains as D
-from .._array import array_device, is_array, namespace, safe_sqrt, softplus
+from .._array import (
+    array_device,
+    inv_1p_sq,
+    is_array,
+    log1p_sq,
+    namespace,
+    ratio_1p_sq,
+    ratio_at_zero_one,
+    safe_sqrt,
+    softplus,
+    split_at_one,
+    sqrt1p_sq,
+)
 from .._reduce import reduce
 from .._validate import check_param, check_reduction, elementwise
 from ..kernels import elementwise as fast_elementwise
@@ -118,53 +130,6 @@ def _huber_derivatives(raw, target, *, delta=1.0, full=False):
 # -- shared helpers ----------------------------------------------------------
 
 _EPS64 = sys.float_info.epsilon  # float64 machine epsilon, as scikit-learn's MAPE uses
-
-
-def _split(xp, t):
-    """For t >= 0: (small, ts, tl, u) with ``small = t <= 1``, ``ts = t`` where
-    small (else 1), ``tl = t`` where not small (else 1) and ``u = 1 / tl``, so
-    that each branch of a ``where`` is evaluated on safe values only."""
-    small = t <= 1.0
-    one = xp.ones_like(t)
-    ts = xp.where(small, t, one)
-    tl = xp.where(small, one, t)
-    return small, ts, tl, 1.0 / tl
-
-
-def _sqrt1p_sq(xp, t):
-    """sqrt(1 + t^2) for t >= 0, with no overflow of t^2 for huge t."""
-    m = xp.maximum(t, 1.0)
-    inv = 1.0 / m
-    q = t * inv
-    return m * xp.sqrt(inv * inv + q * q)
-
-
-def _log1p_sq(xp, t):
-    """log(1 + t^2) for t >= 0, accurate for tiny t, no overflow for huge t."""
-    small, ts, tl, u = _split(xp, t)
-    return xp.where(small, xp.log1p(ts * ts), 2.0 * xp.log(tl) + xp.log1p(u * u))
-
-
-def _inv_1p_sq(xp, t):
-    """1 / (1 + t^2) for t >= 0, without overflow."""
-    small, ts, _, u = _split(xp, t)
-    uu = u * u
-    return xp.where(small, 1.0 / (1.0 + ts * ts), uu / (1.0 + uu))
-
-
-def _ratio_1p_sq(xp, t, a: float):
-    """(1 + a t^2) / (1 + t^2) for t >= 0, without overflow."""
-    small, ts, _, u = _split(xp, t)
-    s, uu = ts * ts, u * u
-    return xp.where(small, (1.0 + a * s) / (1.0 + s), (uu + a) / (uu + 1.0))
-
-
-def _ratio_at_zero_one(xp, f, s):
-    """f(s) / s for s >= 0, taking its limit 1 at s = 0 (for f with f(0) = 0,
-    f'(0) = 1), with no 0/0 in the value or the gradient."""
-    positive = s > 0
-    safe = xp.where(positive, s, xp.ones_like(s))
-    return xp.where(positive, f(safe) / safe, xp.ones_like(s))
 
 
 def _aggregate_mean(b, values, reduction, name, per_element):
@@ -315,7 +280,7 @@ def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction=
     if delta > b.xp.finfo(b.dtype).max:
         delta = math.inf  # what it becomes in the compute dtype: its limit r^2/2, not inf * 0
     a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), delta)
-    value = a_s * a_s / (1.0 + _sqrt1p_sq(b.xp, t_s))
+    value = a_s * a_s / (1.0 + sqrt1p_sq(b.xp, t_s))
     if math.isfinite(delta):  # delta = inf: every residual is on the near side (the limit r^2/2)
         value = value + a_l * (delta * q_l)
     return reduce(b, value, reduction)
@@ -345,7 +310,7 @@ def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
     b = elementwise("pseudo_huber", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
-    ih = 1.0 / _sqrt1p_sq(xp, xp.abs(r) / delta)
+    ih = 1.0 / sqrt1p_sq(xp, xp.abs(r) / delta)
     return b.out(r * ih), b.out(ih * ih * ih)
 
 
@@ -374,7 +339,7 @@ def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="m
     eps = check_param("charbonnier", "eps", eps, D.SCALE)
     b = elementwise("charbonnier", input, target, weight=weight, mask=mask, reduction=reduction)
     a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), eps)
-    return reduce(b, a_s * t_s / (1.0 + _sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
+    return reduce(b, a_s * t_s / (1.0 + sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
 
 
 def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
@@ -383,7 +348,7 @@ def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
     xp = b.xp
     r = b.input - b.target
     t = xp.abs(r) / eps
-    ih = 1.0 / _sqrt1p_sq(xp, t)
+    ih = 1.0 / sqrt1p_sq(xp, t)
     return b.out(xp.sign(r) * (t * ih)), b.out((ih * ih * ih) / eps)
 
 
@@ -715,8 +680,8 @@ def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean")
     b = elementwise("cauchy", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
-    small, ts, tl, u = _split(xp, xp.abs(r) / c)
-    k_small = _ratio_at_zero_one(xp, xp.log1p, ts * ts)
+    small, ts, tl, u = split_at_one(xp, xp.abs(r) / c)
+    k_small = ratio_at_zero_one(xp, xp.log1p, ts * ts)
     k_large = (2.0 * xp.log(tl) + xp.log1p(u * u)) * (u * u)
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
 
@@ -727,8 +692,8 @@ def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
     xp = b.xp
     r = b.input - b.target
     t = xp.abs(r) / c
-    d = _inv_1p_sq(xp, t)
-    return b.out(r * d), b.out(d * _ratio_1p_sq(xp, t, -1.0))
+    d = inv_1p_sq(xp, t)
+    return b.out(r * d), b.out(d * ratio_1p_sq(xp, t, -1.0))
 
 
 def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean"):
@@ -758,8 +723,8 @@ def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean")
     b = elementwise("welsch", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
-    small, ts, tl, u = _split(xp, xp.abs(r) / c)
-    k_small = _ratio_at_zero_one(xp, lambda v: -xp.expm1(-v), ts * ts)
+    small, ts, tl, u = split_at_one(xp, xp.abs(r) / c)
+    k_small = ratio_at_zero_one(xp, lambda v: -xp.expm1(-v), ts * ts)
     tc = xp.minimum(tl, 40.0)  # exp(-1600) is 0 in every dtype
     k_large = -xp.expm1(-(tc * tc)) * (u * u)
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
@@ -801,7 +766,7 @@ def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="me
     b = elementwise("geman_mcclure", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
-    return reduce(b, 0.5 * (r * r) * _inv_1p_sq(xp, xp.abs(r) / c), reduction)
+    return reduce(b, 0.5 * (r * r) * inv_1p_sq(xp, xp.abs(r) / c), reduction)
 
 
 def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
@@ -810,8 +775,8 @@ def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
     xp = b.xp
     r = b.input - b.target
     t = xp.abs(r) / c
-    d = _inv_1p_sq(xp, t)
-    return b.out(r * d * d), b.out(d * d * _ratio_1p_sq(xp, t, -3.0))
+    d = inv_1p_sq(xp, t)
+    return b.out(r * d * d), b.out(d * d * ratio_1p_sq(xp, t, -3.0))
 
 
 # -- Barron's general robust loss --------------------------------------------
@@ -885,7 +850,7 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
         value = -xp.expm1(-0.5 * (tc * tc))
     else:
         beta = abs(alpha - 2.0)
-        L = _log1p_sq(xp, t / math.sqrt(beta))  # log(1 + (r/c)^2 / |alpha - 2|)
+        L = log1p_sq(xp, t / math.sqrt(beta))  # log(1 + (r/c)^2 / |alpha - 2|)
         if abs(alpha) < _ALPHA_ZERO:
             value = L
         else:
@@ -920,7 +885,7 @@ def _barron_derivatives(raw, target, *, alpha=1.0, scale=1.0, full=False):
         return b.out((q * e) / scale), b.out(e * (1.0 - tc * tc) / scale / scale)
     beta = abs(alpha - 2.0)
     tb = xp.abs(q) / math.sqrt(beta)
-    p = xp.exp((0.5 * alpha - 1.0) * _log1p_sq(xp, tb))  # (1 + w)^(alpha/2 - 1)
+    p = xp.exp((0.5 * alpha - 1.0) * log1p_sq(xp, tb))  # (1 + w)^(alpha/2 - 1)
     g = (q * p) / scale
-    h = (p * _ratio_1p_sq(xp, tb, alpha - 1.0)) / scale / scale
+    h = (p * ratio_1p_sq(xp, tb, alpha - 1.0)) / scale / scale
     return b.out(g), b.out(h)

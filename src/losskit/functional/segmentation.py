@@ -84,7 +84,7 @@ from typing import Any
 
 
 from .. import domains as D
-from .._array import array_device, array_size, is_concrete, log_softmax, one_hot, sigmoid, softplus
+from .._array import array_device, array_size, divide_or_zero, is_concrete, log_softmax, one_hot, sigmoid, softplus
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -268,14 +268,6 @@ def _counts(m: _Masks):
     fp = xp.sum(p * (1.0 - t), axis=2)
     fn = xp.sum(q * t, axis=2)
     return inter, fp, fn
-
-
-def _ratio(xp, num, den):
-    """num / den, 0 where den == 0 (then num == 0 too: nothing predicted,
-    nothing to find); the discarded branch never divides by 0, and a NaN
-    denominator propagates."""
-    zero = den == 0
-    return xp.where(zero, xp.zeros_like(den), num / xp.where(zero, xp.ones_like(den), den))
 
 
 def _tiny(xp, dtype) -> float:
@@ -682,7 +674,7 @@ def dice_cross_entropy(input, target, *, mode="multiclass", dice_weight=1.0, ce_
     else:
         terms = xp.where(valid, terms, xp.zeros_like(terms))
         count = xp.sum(xp.reshape(xp.astype(valid, z.dtype), (m.n, k)), axis=1)
-        ce = _ratio(xp, xp.sum(xp.reshape(terms, (m.n, k)), axis=1), count)
+        ce = divide_or_zero(xp, xp.sum(xp.reshape(terms, (m.n, k)), axis=1), count)
         sample_valid = count > 0
     values = wd * overlap + wc * ce
     b = m.batch(loss, (m.n,), _what(m, "one value per sample"))
@@ -718,7 +710,7 @@ def _lovasz(xp, errors, fg, valid):
     gts = xp.sum(g, axis=1, keepdims=True)
     inter = gts - xp.cumulative_sum(g, axis=1)
     union = gts + xp.cumulative_sum(v - g, axis=1)
-    jac = 1.0 - _ratio(xp, inter, union)
+    jac = 1.0 - divide_or_zero(xp, inter, union)
     jac = xp.where(union > 0, jac, xp.zeros_like(jac))
     previous = xp.concat([xp.zeros_like(jac[:, :1]), jac[:, :-1]], axis=1)
     return xp.sum(e * (jac - previous), axis=1)

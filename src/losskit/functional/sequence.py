@@ -30,7 +30,16 @@ import math
 import array_api_compat
 
 from .. import domains as D
-from .._array import array_device, array_namespace, array_size, is_array, is_concrete, logsumexp, one_hot
+from .._array import (
+    array_device,
+    array_namespace,
+    array_size,
+    is_array,
+    is_concrete,
+    logaddexp3,
+    masked_logsumexp,
+    one_hot,
+)
 from .._reduce import reduce
 from .._validate import (
     any_true,
@@ -52,28 +61,6 @@ _LOSS = "ctc"
 
 def _neg_inf(xp, like):
     return xp.full_like(like, -math.inf)
-
-
-def _finite_shift(xp, m):
-    return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-
-
-def _logaddexp3(xp, a, b, c, neg, one):
-    """log(exp a + exp b + exp c) elementwise; all -inf gives -inf, and
-    autograd stays finite there (``neg``/``one``: -inf/1 of a's shape,
-    made once outside the time loop: this is the recursion's hot step, so it
-    does not call the shared ``logsumexp``, which makes them at every call)."""
-    terms = xp.stack([a, b, c], axis=0)
-    m = _finite_shift(xp, xp.max(terms, axis=0))
-    total = xp.sum(xp.exp(terms - m), axis=0)
-    empty = total == 0
-    return xp.where(empty, neg, xp.log(xp.where(empty, one, total)) + m)
-
-
-def _masked_logsumexp(xp, x, keep, axis: int):
-    """logsumexp of ``x`` over ``axis`` counting only where ``keep``; -inf
-    (with a zero gradient) where nothing counts or everything is -inf."""
-    return logsumexp(xp, xp.where(keep, x, _neg_inf(xp, x)), axis=axis)
 
 
 # -- validation and the lattice ---------------------------------------------------
@@ -289,7 +276,7 @@ def _forward(xp, emis, skip, il, pos, steps: int, keep_all: bool = False):
     def body(alpha, t, emis_t):
         padded = xp.concat([neg2, alpha], axis=1)  # alpha(s - 2) = padded[s], alpha(s - 1) = padded[s + 1]
         jump = xp.where(skip, padded[:, :L], neg)
-        new = _logaddexp3(xp, alpha, padded[:, 1 : L + 1], jump, neg, one) + emis_t
+        new = logaddexp3(xp, alpha, padded[:, 1 : L + 1], jump, neg, one) + emis_t
         alpha = xp.where(il > t, new, alpha)
         return alpha, (alpha if keep_all else None)
 
@@ -311,7 +298,7 @@ def _backward(xp, emis, skip, il, final, steps: int):
         g = beta + emis_next
         padded = xp.concat([g, neg2], axis=1)  # g(s + 1) = padded[s + 1], g(s + 2) = padded[s + 2]
         jump = xp.where(skip_from, padded[:, 2:], neg)
-        beta = xp.where(il - 1 <= t, final, _logaddexp3(xp, g, padded[:, 1 : L + 1], jump, neg, one))
+        beta = xp.where(il - 1 <= t, final, logaddexp3(xp, g, padded[:, 1 : L + 1], jump, neg, one))
         return beta, beta
 
     _, betas = _scan(xp, body, final, emis[1:, ...], steps - 1, reverse=True)
@@ -428,7 +415,7 @@ def _sequence_nll(xp, lp, labels, il, tl, blank):
     ext, skip, pos = _extended(xp, labels, blank)
     emis = _emissions(xp, lp, ext)
     alpha, _ = _forward(xp, emis, skip, il, pos, _steps(xp, il, lp.shape[0]))
-    return -_masked_logsumexp(xp, alpha, _end_states(xp, pos, tl), axis=1)
+    return -masked_logsumexp(xp, alpha, _end_states(xp, pos, tl), axis=1)
 
 
 def _ctc_derivatives(log_probs, targets, input_lengths, target_lengths, *, full=False, blank=0, zero_infinity=False,
@@ -456,7 +443,7 @@ def _ctc_derivatives(log_probs, targets, input_lengths, target_lengths, *, full=
     steps = _steps(xp, il, T)
     alpha, alphas = _forward(xp, emis, skip, il, pos, steps, keep_all=True)
     end = _end_states(xp, pos, tl)
-    nll = -_masked_logsumexp(xp, alpha, end, axis=1)
+    nll = -masked_logsumexp(xp, alpha, end, axis=1)
     feasible = xp.isfinite(nll)
     nll_safe = xp.where(feasible, nll, xp.zeros_like(nll))
     dev = array_device(lp)
