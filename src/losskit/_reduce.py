@@ -37,16 +37,41 @@ def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weig
     elif reduction == "sum":
         out = xp.sum(contrib)
     else:
-        total = xp.sum(contrib)
         den_weight = batch.weight if denominator_weight is None else denominator_weight
-        if den_weight is None and keep is None:
-            out = total / max(array_size(values), 1)
-        else:
-            if den_weight is None:
-                den = xp.sum(xp.astype(keep, values.dtype))
-            elif keep is None:
-                den = xp.sum(den_weight)
-            else:
-                den = xp.sum(xp.where(keep, den_weight, xp.zeros_like(den_weight)))
-            out = total / xp.where(den > 0, den, xp.ones_like(den))
+        out = divide_by_denominator(xp, xp.sum(contrib), denominator(xp, values, weight=den_weight, keep=keep))
     return batch.out(out)
+
+
+def denominator(xp, values, *, weight=None, keep=None):
+    """The denominator of ``"mean"`` over the elements of ``values``:
+    ``sum(weight * keep)``, ``sum(keep)`` without a weight, ``sum(weight)``
+    without ``keep``, and the number of elements (a Python int) with neither.
+    The one definition of it: the fused kernels and the blockwise
+    cross-entropy call it too."""
+    if weight is None and keep is None:
+        return array_size(values)
+    if weight is None:
+        return xp.sum(xp.astype(keep, values.dtype))
+    if keep is None:
+        return xp.sum(weight)
+    return xp.sum(xp.where(keep, weight, xp.zeros_like(weight)))
+
+
+def divide_by_denominator(xp, total, den):
+    """``total / den``, with a denominator of 0 (nothing counts) giving 0 and a
+    zero gradient rather than NaN."""
+    if isinstance(den, int):
+        return total / max(den, 1)
+    return total / xp.where(den > 0, den, xp.ones_like(den))
+
+
+def masked_mean(xp, values, keep, *, axis: int = 1):
+    """Mean of ``values`` along ``axis`` over the True entries of ``keep``
+    (all entries when ``keep`` is None), 0 where none count, and which slices
+    have any (None when ``keep`` is None): the inner means of a loss (over
+    the classes of a sample, the pairs of an anchor)."""
+    if keep is None:
+        return xp.mean(values, axis=axis), None
+    count = xp.sum(xp.astype(keep, values.dtype), axis=axis)
+    total = xp.sum(xp.where(keep, values, xp.zeros_like(values)), axis=axis)
+    return divide_by_denominator(xp, total, count), count > 0

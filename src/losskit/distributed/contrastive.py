@@ -38,13 +38,12 @@ import torch
 
 from .. import functional as F
 from .._array import logsumexp, unit_rows as _unit
-from .._reduce import reduce
+from .._reduce import masked_mean as _per_row_mean, reduce
 from .._validate import check_bool, check_param, check_shape, per_sample, structured
 from ..functional.metric import (
     TEMPERATURE_DOMAIN,
     _check_rows,
     _labelled_batch,
-    _per_row_mean,
 )
 from ._shards import Local, Shards, gather_shards
 

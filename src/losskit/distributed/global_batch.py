@@ -36,10 +36,10 @@ import torch.distributed as dist
 
 from .. import domains as D
 from .. import functional as F
-from .._array import safe_sqrt
+from .._array import array_namespace, relu as _relu, safe_sqrt, unit_rows as _unit
+from .._reduce import denominator as mean_denominator, masked_mean as _per_row_mean
 from .._validate import check_choice, check_param, check_reduction
-from .._array import relu as _relu, unit_rows as _unit
-from ..functional.metric import DISTANCES, _labelled_batch, _per_row_mean
+from ..functional.metric import DISTANCES, _labelled_batch
 from ._gather import process_group
 from ._shards import Local, Shards, gather_shards
 from .contrastive import (
@@ -201,12 +201,10 @@ def _denominator(values, weight, mask) -> float:
     """The denominator of losskit's "mean" for this rank's elements:
     sum(weight * mask), the mask's count, or the number of elements."""
     if weight is None and mask is None:
-        return float(values.numel())
+        return float(mean_denominator(array_namespace(values), values))
     w = torch.ones(values.shape, dtype=torch.float64, device=values.device) if weight is None else (
-        weight.detach().to(torch.float64))
-    if mask is not None:
-        w = torch.where(mask, w, torch.zeros_like(w))
-    return float(w.sum())
+        weight.detach().to(torch.float64))  # summed in float64
+    return float(mean_denominator(array_namespace(values), values, weight=w, keep=mask))
 
 
 # -- the wrapper -----------------------------------------------------------------

@@ -24,8 +24,8 @@ import numbers
 
 
 from .. import domains as D
-from .._array import array_device, log_softmax, one_hot, safe_pow
-from .._reduce import reduce
+from .._array import array_device, array_namespace, log_softmax, one_hot, safe_pow
+from .._reduce import denominator as mean_denominator, reduce
 from .._validate import check_bool, check_choice, check_int, check_param, check_reduction, check_values, class_axis
 from ..kernels import dispatch as fast
 
@@ -804,11 +804,9 @@ def _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_i
     call.np_cache = None
     call.reference = None
     if reduction == "mean":
-        if class_weight is None:
-            call.denominator = float(y.numel() if call.valid is None else call.valid.sum())
-        else:
-            w_y = class_weight.detach()[call.labels]
-            call.denominator = float(w_y.sum() if call.valid is None else w_y[call.valid].sum())
+        w_y = None if class_weight is None else class_weight.detach()[call.labels]
+        call.denominator = float(mean_denominator(array_namespace(call.labels), call.labels, weight=w_y,
+                                                  keep=call.valid))
     else:
         call.denominator = 1.0
     return call

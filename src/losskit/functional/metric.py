@@ -60,7 +60,7 @@ from .._array import (
     safe_sqrt,
     unit_rows,
 )
-from .._reduce import reduce
+from .._reduce import masked_mean, reduce
 from .._validate import (
     any_true,
     as_float,
@@ -151,14 +151,6 @@ def _empty(batch, x, reduction):
     (0,)), still connected to ``x`` so that autograd gives a zero gradient."""
     return reduce(batch, 0.0 * batch.xp.sum(x, axis=1), reduction)
 
-
-def _per_row_mean(xp, values, keep):
-    """Mean of ``values`` over the True entries of ``keep`` per row, and
-    whether the row has any."""
-    count = xp.sum(xp.astype(keep, values.dtype), axis=1)
-    total = xp.sum(xp.where(keep, values, xp.zeros_like(values)), axis=1)
-    has = count > 0
-    return total / xp.where(has, count, xp.ones_like(count)), has
 
 
 def _sign_target(loss, xp, target, shape, what, dtype):
@@ -274,7 +266,7 @@ def contrastive_embeddings(
     d = pairwise_distances(xp, x, distance)
     same, others = _pair_masks(xp, y, batch.mask)
     pair = 0.5 * xp.where(same, d * d, relu(xp, margin - d) ** 2)
-    values, has_other = _per_row_mean(xp, pair, others)
+    values, has_other = masked_mean(xp, pair, others)
     return reduce(batch, xp.where(has_other, values, xp.zeros_like(values)), reduction, valid=has_other)
 
 
@@ -533,7 +525,7 @@ def batch_all_triplet(
     values = relu(xp, xp.expand_dims(d, axis=2) - xp.expand_dims(d, axis=1) + margin)
     n = x.shape[0]
     flat = (n, n * n)
-    per_anchor, valid = _per_row_mean(xp, xp.reshape(values, flat), xp.reshape(triplets, flat))
+    per_anchor, valid = masked_mean(xp, xp.reshape(values, flat), xp.reshape(triplets, flat))
     return reduce(batch, xp.where(valid, per_anchor, xp.zeros_like(per_anchor)), reduction, valid=valid)
 
 
@@ -787,7 +779,7 @@ def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, 
     alone = xp.logical_not(xp.any(others, axis=1, keepdims=True))
     keep = xp.logical_or(others, xp.logical_and(eye_mask(xp, n, x), alone))
     lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1, keepdims=True)
-    mean_log_prob, valid = _per_row_mean(xp, sim - lse, positives)
+    mean_log_prob, valid = masked_mean(xp, sim - lse, positives)
     values = xp.where(valid, -mean_log_prob, xp.zeros_like(mean_log_prob))
     return reduce(batch, values, reduction, valid=valid)
 

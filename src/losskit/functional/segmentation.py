@@ -85,7 +85,7 @@ from typing import Any
 
 from .. import domains as D
 from .._array import array_device, array_size, divide_or_zero, is_concrete, log_softmax, one_hot, sigmoid, softplus
-from .._reduce import reduce
+from .._reduce import masked_mean, reduce
 from .._validate import (
     any_true,
     check_bool,
@@ -307,17 +307,8 @@ def _over_classes(m: _Masks, counts, per_class, average):
     if average == "micro":
         values = per_class(xp.sum(inter, axis=1), xp.sum(fp, axis=1), xp.sum(fn, axis=1))
         return values, None if cvalid is None else xp.any(cvalid, axis=1)
-    return _mean_over(xp, per_class(inter, fp, fn), cvalid)
+    return masked_mean(xp, per_class(inter, fp, fn), cvalid)
 
-
-def _mean_over(xp, values, selected):
-    """Mean over axis 1 of (N, C) ``values`` where ``selected`` (all when None);
-    returns the means (0 where nothing is selected) and which samples count."""
-    if selected is None:
-        return xp.mean(values, axis=1), None
-    count = xp.sum(xp.astype(selected, values.dtype), axis=1)
-    total = xp.sum(xp.where(selected, values, xp.zeros_like(values)), axis=1)
-    return total / xp.where(count > 0, count, xp.ones_like(count)), count > 0
 
 
 def _what(m: _Masks, what: str) -> str:
@@ -825,6 +816,6 @@ def lovasz_softmax(input, target, *, classes="present", ignore_index=None, per_i
         selected = xp.sum(m.t, axis=2) > 0
     else:
         selected = m.class_valid()
-    values, sample_valid = _mean_over(xp, per_class, selected)
+    values, sample_valid = masked_mean(xp, per_class, selected)
     b = m.batch(loss, (m.n,), _what(m, "one value per sample"))
     return reduce(b, values, reduction, valid=sample_valid)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 
 from . import enabled, note
-from .._array import is_torch
+from .._array import array_namespace, is_torch
+from .._reduce import denominator as mean_denominator
 
 _loaded: dict = {}  # kernel module name -> the module, or the reason it cannot load
 
@@ -141,7 +142,8 @@ def _gpu_runner(kernel_name, labels, valid, extra_args, scale):
 
 
 def _count(labels, valid):
-    return float(labels.numel() if valid is None else valid.sum())
+    """The ``"mean"`` denominator of an unweighted batch (``_reduce.denominator``)."""
+    return float(mean_denominator(array_namespace(labels), labels, keep=valid))
 
 
 def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
@@ -151,8 +153,7 @@ def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
     def denominator(labels, valid):
         if class_weight is None:
             return _count(labels, valid)
-        w_y = class_weight[labels]
-        return float(w_y.sum() if valid is None else w_y[valid].sum())
+        return float(mean_denominator(array_namespace(labels), labels, weight=class_weight[labels], keep=valid))
 
     return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator,
                          (class_weight, label_smoothing), reference)
