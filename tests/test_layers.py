@@ -107,3 +107,30 @@ def test_family_modules_define_no_array_primitive(path):
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     copies = sorted(defined & _array_primitives())
     assert not copies, f"{path.name} defines {copies}; import them from losskit._array"
+
+
+# -- a loss hands the reduction its class weights; it never mutates the batch ---
+
+
+def _batch_attribute_assignments(tree: ast.Module) -> list[str]:
+    """``b.x = ...`` / ``batch.x = ...`` (plain, augmented or annotated)."""
+    found = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            for t in ast.walk(target):
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in ("b", "batch"):
+                    found.append(f"line {t.lineno}: {ast.unparse(t)}")
+    return found
+
+
+@pytest.mark.parametrize("path", FUNCTIONAL, ids=lambda p: p.name)
+def test_family_modules_do_not_mutate_the_batch(path):
+    found = _batch_attribute_assignments(ast.parse(path.read_text(), filename=str(path)))
+    assert not found, f"{path.name} assigns to the batch ({found}); pass class_weight= to reduce() instead"
+
+
+def test_the_batch_check_catches_a_mutation():
+    assert _batch_attribute_assignments(ast.parse("b.weight = cw_y\nbatch.mask &= m\nc.weight = 1\n")) == [
+        "line 1: b.weight", "line 2: batch.mask"]

@@ -15,21 +15,25 @@ from ._validate import Batch
 from ._array import array_size
 
 
-def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weight=None):
+def reduce(batch: Batch, values, reduction: str, *, valid=None, class_weight=None, denominator_class_weight=None):
     """Reduce per-element ``values`` with the batch's weight and mask.
 
-    ``valid`` removes more elements (``ignore_index``). ``denominator_weight``
-    replaces the weight in the mean's denominator only, for losses whose
-    values already carry a per-class factor that PyTorch's mean divides by
-    (cross-entropy with class weights and label smoothing).
+    ``valid`` removes more elements (``ignore_index``). ``class_weight`` is
+    each element's class weight (``class_weight[target]``): it multiplies the
+    batch's weight in the numerator and the denominator. ``denominator_class_weight``
+    multiplies it in the mean's denominator only, for losses whose values
+    already carry a per-class factor that PyTorch's mean divides by
+    (cross-entropy with class weights and label smoothing). The batch itself
+    is never changed.
     """
     xp = batch.xp
     keep = batch.mask
     if valid is not None:
         keep = valid if keep is None else xp.logical_and(keep, valid)
+    weight = _times(batch.weight, class_weight)
     contrib = values
-    if batch.weight is not None:
-        contrib = xp.where(batch.weight > 0, values * batch.weight, xp.zeros_like(values))
+    if weight is not None:
+        contrib = xp.where(weight > 0, values * weight, xp.zeros_like(values))
     if keep is not None:
         contrib = xp.where(keep, contrib, xp.zeros_like(contrib))
     if reduction == "none":
@@ -37,9 +41,16 @@ def reduce(batch: Batch, values, reduction: str, *, valid=None, denominator_weig
     elif reduction == "sum":
         out = xp.sum(contrib)
     else:
-        den_weight = batch.weight if denominator_weight is None else denominator_weight
+        den_weight = weight if denominator_class_weight is None else _times(weight, denominator_class_weight)
         out = divide_by_denominator(xp, xp.sum(contrib), denominator(xp, values, weight=den_weight, keep=keep))
     return batch.out(out)
+
+
+def _times(weight, factor):
+    """``weight * factor`` where either may be None (meaning 1)."""
+    if factor is None:
+        return weight
+    return factor if weight is None else weight * factor
 
 
 def denominator(xp, values, *, weight=None, keep=None):

@@ -257,11 +257,9 @@ def vocab_parallel_cross_entropy(
         values = nll if ls == 0.0 else (1.0 - ls) * nll + (ls / num_classes) * smooth
         return reduce(batch, values, reduction, valid=valid)
     if ls == 0.0:
-        batch.weight = w_y if batch.weight is None else batch.weight * w_y
-        return reduce(batch, nll, reduction, valid=valid)
+        return reduce(batch, nll, reduction, valid=valid, class_weight=w_y)
     values = (1.0 - ls) * w_y * nll + (ls / num_classes) * smooth
-    den = w_y if batch.weight is None else batch.weight * w_y
-    return reduce(batch, values, reduction, valid=valid, denominator_weight=den)
+    return reduce(batch, values, reduction, valid=valid, denominator_class_weight=w_y)
 
 
 def _vocab_layout(loss: str, widths: list[int], starts: list[int], rank: int) -> tuple[int, int]:

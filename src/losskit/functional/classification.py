@@ -158,8 +158,7 @@ def _reduce_class_weighted(b, values, class_weight_y, reduction):
     count, as ``torch.nn.functional.cross_entropy`` does when label smoothing
     meets class weights (the smoothing term is not proportional to
     class_weight[target])."""
-    den = class_weight_y if b.weight is None else b.weight * class_weight_y
-    return reduce(b, values, reduction, valid=b.valid, denominator_weight=den)
+    return reduce(b, values, reduction, valid=b.valid, denominator_class_weight=class_weight_y)
 
 
 def _label_smoothing(loss, label_smoothing):
@@ -239,8 +238,7 @@ def cross_entropy(
         return reduce(b, values, reduction, valid=b.valid)
     cw_y = _class_value(xp, cw, hot, z.ndim, axis)
     if ls == 0.0:
-        b.weight = cw_y if b.weight is None else b.weight * cw_y
-        return reduce(b, nll_y, reduction, valid=b.valid)
+        return reduce(b, nll_y, reduction, valid=b.valid, class_weight=cw_y)
     values = (1.0 - ls) * cw_y * nll_y + (ls / C) * smooth
     return _reduce_class_weighted(b, values, cw_y, reduction)
 
@@ -306,10 +304,8 @@ def nll(input, target, *, class_weight=None, ignore_index=-100, weight=None, mas
     hot = _hot(b)
     values = -_gather(xp, x, hot, axis)
     cw = b.extras["class_weight"]
-    if cw is not None:
-        cw_y = _class_value(xp, cw, hot, x.ndim, axis)
-        b.weight = cw_y if b.weight is None else b.weight * cw_y
-    return reduce(b, values, reduction, valid=b.valid)
+    cw_y = None if cw is None else _class_value(xp, cw, hot, x.ndim, axis)
+    return reduce(b, values, reduction, valid=b.valid, class_weight=cw_y)
 
 
 def _nll_derivatives(raw, target, *, full=False, class_weight=None, ignore_index=-100):
@@ -486,8 +482,7 @@ def poly1_cross_entropy(
         return reduce(b, values, reduction, valid=b.valid)
     cw_y = _class_value(xp, cw, hot, z.ndim, axis)
     if ls == 0.0:
-        b.weight = cw_y if b.weight is None else b.weight * cw_y
-        return reduce(b, -s + eps * one_minus_pt, reduction, valid=b.valid)
+        return reduce(b, -s + eps * one_minus_pt, reduction, valid=b.valid, class_weight=cw_y)
     values = cw_y * ((1.0 - ls) * (-s) + eps * one_minus_pt) + (ls / C) * smooth
     return _reduce_class_weighted(b, values, cw_y, reduction)
 
