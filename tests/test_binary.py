@@ -542,7 +542,7 @@ def test_registry_metadata_is_honest():
     for name in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal", "hinge",
                  "squared_hinge", "hinge_embedding", "soft_fbeta"):
         spec = losskit.spec(name)
-        assert spec.family == "classification" and spec.task == "binary"
+        assert spec.family == "binary" and spec.task == "binary"
         assert spec.references
         assert spec.peers or name in ("sigmoid_focal", "squared_hinge")  # peers not installable here
     assert losskit.spec("binary_cross_entropy").link == "sigmoid"

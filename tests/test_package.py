@@ -87,8 +87,24 @@ def test_cli_filters_by_family():
     assert "kl_div" in out and "\nmse " not in out
     bad = subprocess.run([sys.executable, "-m", "losskit", "list", "--family", "segmentaton"],
                          capture_output=True, text=True)
-    assert bad.returncode == 2 and "--family': must be one of boxes, classification" in bad.stderr
+    assert bad.returncode == 2 and "--family': must be one of binary, boxes, classification" in bad.stderr
     assert "received 'segmentaton'" in bad.stderr
+
+
+def test_a_family_is_the_module_that_defines_it():
+    """`losskit list --family binary` lists the losses of functional/binary.py, and a built-in whose
+    family names another module is refused at registration."""
+    import dataclasses
+
+    from losskit import registry
+
+    for s in losskit.specs():
+        assert s.function.__module__ == f"losskit.functional.{s.family}", s.name
+    wrong = dataclasses.replace(losskit.spec("sigmoid_focal"), name="sigmoid_focal_elsewhere", aliases=(),
+                                family="classification")
+    with pytest.raises(ValueError, match="family must be 'binary'"):
+        registry.register(wrong)
+    assert "sigmoid_focal_elsewhere" not in losskit.available()
 
 
 def test_loss_object_binds_parameters_and_overrides():

@@ -505,7 +505,7 @@ def test_registry_entries():
                              ("tweedie_deviance", "positive", "exp"), ("gaussian_nll", "probabilistic", "identity"),
                              ("crps_gaussian", "probabilistic", "identity")):
         spec = losskit.spec(name)
-        assert spec.family == "regression" and spec.task == task and spec.link == link
+        assert spec.family == "probabilistic" and spec.task == task and spec.link == link
         assert spec.pointwise and spec.references and spec.peers
         assert name in losskit.__all__
     assert losskit.spec("gaussian_nll").extra_inputs == {"var": losskit.domains.NONNEGATIVE}

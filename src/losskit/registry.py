@@ -125,6 +125,11 @@ def register(spec: LossSpec) -> LossSpec:
             raise ValueError(f"register: name {key!r} is already registered")
     if spec.link not in LINKS:
         raise ValueError(f"register: link must be one of {LINKS}; received link={spec.link!r}")
+    module = spec.function.__module__.rsplit(".", 1)[-1]
+    if spec.family != "custom" and spec.function.__module__.startswith("losskit.functional.") and module != spec.family:
+        # a built-in's family is the module that defines it, so `losskit list --family` finds it there
+        raise ValueError(f"register: family must be {module!r}, the module defining {spec.name}; "
+                         f"received family={spec.family!r}")
     _SPECS[spec.name] = spec
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name

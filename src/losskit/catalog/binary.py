@@ -12,7 +12,7 @@ register(LossSpec(
     name="binary_cross_entropy",
     function=F.binary_cross_entropy,
     aliases=("bce",),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="probability",
     summary="Log loss on probabilities; each log term clamped at -100 as in PyTorch." + _MULTILABEL,
@@ -37,7 +37,7 @@ register(LossSpec(
     name="binary_cross_entropy_with_logits",
     function=F.binary_cross_entropy_with_logits,
     aliases=("bce_with_logits", "sigmoid_cross_entropy"),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="logit",
     summary="Binary cross-entropy on logits (stable softplus form) with pos_weight and label smoothing."
@@ -65,7 +65,7 @@ register(LossSpec(
     name="sigmoid_focal",
     function=F.sigmoid_focal,
     aliases=("binary_focal",),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="logit",
     summary="Focal loss on logits: cross-entropy down-weighted on easy elements, for heavy class "
@@ -96,7 +96,7 @@ register(LossSpec(
     name="hinge",
     function=F.hinge,
     aliases=("svm",),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="score",
     summary="SVM hinge loss max(0, 1 - y x) on scores, targets -1/+1." + _MULTILABEL,
@@ -113,7 +113,7 @@ register(LossSpec(
     name="squared_hinge",
     function=F.squared_hinge,
     aliases=("l2_svm",),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="score",
     summary="Squared hinge max(0, 1 - y x)^2: smooth SVM loss, heavier on violations." + _MULTILABEL,
@@ -133,7 +133,7 @@ register(LossSpec(
 register(LossSpec(
     name="hinge_embedding",
     function=F.hinge_embedding,
-    family="classification",
+    family="binary",
     task="binary",
     input_space="distance",
     summary="x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1); "
@@ -159,7 +159,7 @@ register(LossSpec(
     name="soft_fbeta",
     function=F.soft_fbeta,
     aliases=("soft_f1", "fbeta"),
-    family="classification",
+    family="binary",
     task="binary",
     input_space="probability",
     summary="1 - soft F-beta over the batch, per label: optimise F-beta directly when it is the metric."

@@ -225,10 +225,10 @@ def _when(spec: LossSpec):
     from losskit.recommend.rules import RULES
     use = [f"a {spec.task} task with {spec.input_space} inputs, to estimate: {spec.estimates}"]
     avoid = []
-    noisy = "outliers in the target" if spec.family == "regression" else "label noise or outliers"
+    noisy = "outliers in the target" if spec.family in ("regression", "probabilistic") else "label noise or outliers"
     if spec.robust:
         use.append(f"{noisy} (robust)")
-    elif spec.family in ("regression", "classification"):
+    elif spec.family in ("regression", "probabilistic", "classification", "binary"):
         avoid.append(f"{noisy} (not robust)")
     if not spec.convex:
         avoid.append("there is no good starting point (non-convex)")
