@@ -36,8 +36,8 @@ __all__ = [
     "soft_fbeta",
 ]
 
-# label_smoothing lies in [0, 1): at 1 every target would become 1/2.
-SMOOTHING = D.Interval(0.0, 1.0, high_closed=False)
+# label_smoothing lies in [0, 1], as in cross_entropy and PyTorch: at 1 every target becomes 1/2.
+SMOOTHING = D.UNIT
 
 _SIGN_HINT = " (targets are -1 or +1: map 0/1 labels with 2 * target - 1, so that 0 becomes -1)"
 
@@ -165,7 +165,7 @@ def binary_cross_entropy_with_logits(input, target, *, pos_weight=None, label_sm
             with one weight per label, of length ``input.shape[-1]``, applied along
             the last axis (PyTorch's rule for multi-label ``(N, L)`` inputs). No other
             shape is broadcast. ``c > 1`` raises recall, ``c < 1`` precision.
-        label_smoothing: ``\varepsilon`` in [0, 1).
+        label_smoothing: ``\varepsilon`` in [0, 1].
         weight, mask: per-element weights / boolean mask, the shape of ``input``.
         reduction: ``"mean"`` (weighted mean over unmasked elements), ``"sum"`` or ``"none"``.
 
