@@ -157,3 +157,28 @@ def test_declared_python_and_the_parquet_reader_floor():
     assert "3.10.99" not in python and "3.11.0" in python
     pyarrow = next(Requirement(r) for r in project["optional-dependencies"]["data"] if r.startswith("pyarrow"))
     assert not any(v in pyarrow.specifier for v in ("14.0.0", "14.0.1", "16.1.0")) and "17.0.0" in pyarrow.specifier
+
+
+def test_docs_parameter_table_is_the_registry():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from losskit.cli import parameter_table
+
+    page = (Path(__file__).parents[1] / "docs" / "parameters.md").read_text()
+    start, end = "<!-- generated: losskit list --parameters -->\n", "\n<!-- end generated -->"
+    generated = page[page.index(start) + len(start):page.index(end)]
+    table = parameter_table(losskit.specs())
+    assert generated == table, "regenerate docs/parameters.md's table with: losskit list --parameters"
+    run = subprocess.run([sys.executable, "-m", "losskit", "list", "--parameters"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == table + "\n"
+    # one name, one range: label_smoothing admits [0, 1] wherever it appears (PyTorch's range)
+    smoothing = {s.name: s.param("label_smoothing").domain for s in losskit.specs()
+                 if any(p.name == "label_smoothing" for p in s.params)}
+    assert len(smoothing) >= 3 and all(d.describe() == "in [0, 1]" for d in smoothing.values()), smoothing
+    logits, classes = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]]), np.array([0, 2])
+    assert np.isfinite(float(losskit.binary_cross_entropy_with_logits(logits, logits > 0, label_smoothing=1.0)))
+    for loss in (losskit.cross_entropy, losskit.poly1_cross_entropy):
+        assert np.isfinite(float(loss(logits, classes, label_smoothing=1.0)))

@@ -26,7 +26,8 @@ COMMANDS = {
 }
 
 # names tests and docs import from losskit.cli (the list/show helpers), loaded on first use
-_FROM_LOSSES = ("describe", "format_description", "format_table", "markdown_table", "plain_formula",
+_FROM_LOSSES = ("describe", "format_description", "format_table", "markdown_table", "parameter_table",
+                "plain_formula",
                 "worked_example")
 
 

@@ -113,6 +113,44 @@ def markdown_table(selected) -> str:
     return "\n".join(lines)
 
 
+
+def _short(doc: str, width: int = 90) -> str:
+    """DOC's first clause (up to "; "), cut at a word boundary to WIDTH characters, for a table cell."""
+    doc = doc.split("; ")[0]
+    if len(doc) <= width:
+        return doc
+    return doc[: doc.rfind(" ", 0, width - 1)].rstrip(",;:") + " …"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _param_domain(p) -> str:
+    if isinstance(p.domain, tuple):
+        return "one of " + ", ".join(f"`{v!r}`" for v in p.domain)
+    return p.kind if p.domain is None else _domain_text(p.domain)
+
+
+def parameter_table(selected) -> str:
+    """docs/parameters.md's table: every parameter name of the SELECTED specs, one row per
+    (name, meaning), with the losses that use it grouped by family, its domains and defaults."""
+    rows: dict[tuple[str, str], list] = {}
+    for s in selected:
+        for p in s.params:
+            rows.setdefault((p.name, _short(p.doc)), []).append((s, p))
+    lines = ["| parameter | meaning | losses (by family) | domain | default |", "|---|---|---|---|---|"]
+    for (name, doc), uses in sorted(rows.items(), key=lambda kv: kv[0][0]):
+        families: dict[str, list[str]] = {}
+        for s, _ in uses:
+            families.setdefault(s.family, []).append(f"`{s.name}`")
+        losses = "<br>".join(f"{family}: {', '.join(names)}" for family, names in families.items())
+        domains = "; ".join(dict.fromkeys(_param_domain(p) for _, p in uses))
+        defaults = {f"`{p.default!r}`" for _, p in uses}
+        defaults = defaults.pop() if len(defaults) == 1 else ", ".join(f"{s.name} `{p.default!r}`" for s, p in uses)
+        lines.append(f"| `{name}` | {_cell(doc)} | {losses} | {_cell(domains)} | {defaults} |")
+    return "\n".join(lines)
+
 # LaTeX in the docstrings' ``.. math::`` blocks -> plain text for ``losskit show``.
 _TEX = (
     (r"\tfrac12", "½"), (r"\frac12", "½"), (r"\left", ""), (r"\right", ""), (r"\bigl", ""), (r"\bigr", ""),
@@ -297,8 +335,13 @@ def _registered(field):
 @click.option("--task", default=None, callback=_registered("task"),
               help="e.g. regression, binary, multiclass, count, embedding, segmentation, detection")
 @click.option("--markdown", is_flag=True, help="a Markdown table of the specs (the README's)")
-def list_losses(family, task, markdown):
+@click.option("--parameters", is_flag=True,
+              help="a Markdown table of every parameter name across the families (docs/parameters.md's)")
+def list_losses(family, task, markdown, parameters):
     """The registry, with a worked value per loss (mean over a small fixed example)."""
+    if parameters:
+        click.echo(parameter_table(specs(family=family, task=task)))
+        return
     if markdown:
         click.echo(markdown_table(specs(family=family, task=task)))
         return
