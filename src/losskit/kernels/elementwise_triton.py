@@ -231,7 +231,7 @@ def bce_with_logits(x, target, pos_weight, smoothing, scale, loss, grad, want_gr
         pos_weight: None, a number ``c >= 0``, or a 1-D tensor of ``L`` weights, one per label
             of the original ``(..., L)`` input, so that element ``i`` of the flattened input
             gets ``pos_weight[i % L]``.
-        smoothing: label smoothing ``eps`` in [0, 1).
+        smoothing: label smoothing ``eps`` in [0, 1].
         scale: factor of the gradient.
         loss: output, ``n`` (per element) or ``partial_count(n)`` (block sums) entries.
         grad: output, ``n`` entries; written only when ``want_grad``.

@@ -318,7 +318,7 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
         labels: int64 (N,); read only where ``valid`` (ignored rows may hold any value).
         valid: bool (N,), or None when every row counts.
         class_weight: (C,) of x's dtype, or None (or an empty tensor) for none.
-        smoothing: label smoothing ``eps`` in [0, 1) (a number).
+        smoothing: label smoothing ``eps`` in [0, 1] (a number).
         scale: the factor of the gradient (``1/denominator`` for a mean, 1 for a sum).
         loss: output (N,), x's dtype: each row's loss (0 where ignored).
         grad: output (N, C), x's dtype, rows contiguous: ``scale`` times the
