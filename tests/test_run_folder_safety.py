@@ -148,7 +148,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_parent_killed_by_sigkill(data_csv, tmp_path):
     out = tmp_path / "run"
-    slow = ["--model", "mlp", "--patience", "40", "--seeds", "3", "--jobs", "2"]
+    # long trials (no early stop), so the run is still going long after its first trial is saved:
+    # the test kills it then, with both workers in the middle of a trial
+    slow = ["--model", "mlp", "--max-epochs", "1000", "--patience", "1000", "--seeds", "3", "--jobs", "2"]
     parent = subprocess.Popen([*LOSSKIT, *args_for(data_csv, out), *slow], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     workers: list[int] = []

@@ -10,7 +10,6 @@ multiplied by 0, which would turn an inf into NaN).
 
 from __future__ import annotations
 
-
 from ._validate import Batch
 from ._array import array_size
 

@@ -9,7 +9,6 @@ torch tensor arrives.
 
 from __future__ import annotations
 
-
 from . import enabled, note
 from .._array import array_namespace, is_torch
 from .._reduce import denominator as mean_denominator
