@@ -158,7 +158,7 @@ def test_the_module_of_a_custom_loss(register):
 
 def test_parameters_are_validated_like_a_built_in(register):
     register("my_scaled", lambda input, target, *, xp, scale: scale * (input - target) ** 2, convex=True,
-             params={"scale": losskit.Param("scale", 1.0, D.POSITIVE, "a positive factor")})
+             params={"scale": losskit.Param("scale", D.POSITIVE, "a positive factor", default=1.0)})
     with pytest.raises(ValueError, match=r"my_scaled: scale must be > 0; received scale=-1.0"):
         losskit.spec("my_scaled").function(np.zeros(2), np.zeros(2), scale=-1.0)
     with pytest.raises(TypeError, match=r"my_scaled: unknown parameter\(s\) delta; expected one of: scale"):

@@ -113,7 +113,7 @@ def _cross_entropy_check(device, dtype, n, c, block, *, weighted, smoothing, ign
 
     loss = torch.full((n,), 7.0, dtype=dtype, device=device)
     grad = torch.full((n, c), 7.0, dtype=dtype, device=device)
-    softmax_triton.cross_entropy_rows(x, labels, valid, cw, smoothing, scale, loss, grad, True, block=block)
+    softmax_triton.cross_entropy_rows_kernel(x, labels, valid, cw, smoothing, scale, loss, grad, True, block=block)
 
     xr = x.clone().requires_grad_()
     with losskit.kernels.disabled():
@@ -126,7 +126,7 @@ def _cross_entropy_check(device, dtype, n, c, block, *, weighted, smoothing, ign
 
     # without a gradient: the loss alone, grad never touched (an empty tensor)
     loss2 = torch.empty(n, dtype=dtype, device=device)
-    softmax_triton.cross_entropy_rows(x, labels, valid, cw, smoothing, scale, loss2,
+    softmax_triton.cross_entropy_rows_kernel(x, labels, valid, cw, smoothing, scale, loss2,
                                       torch.empty(0, dtype=dtype, device=device), False, block=block)
     torch.testing.assert_close(loss2, loss, rtol=0, atol=0, equal_nan=True)
 
@@ -148,7 +148,7 @@ def _softmax_focal_check(device, dtype, n, c, block, *, alpha, gamma, ignored, e
 
     loss = torch.full((n,), 7.0, dtype=dtype, device=device)
     grad = torch.full((n, c), 7.0, dtype=dtype, device=device)
-    softmax_triton.softmax_focal_rows(x, labels, valid, alpha_vector, alpha_scalar, gamma, scale, loss, grad, True,
+    softmax_triton.softmax_focal_rows_kernel(x, labels, valid, alpha_vector, alpha_scalar, gamma, scale, loss, grad, True,
                                       block=block)
 
     xr = x.clone().requires_grad_()
@@ -217,7 +217,7 @@ def _bce_check(device, dtype, n, *, pos_weight, smoothing, soft, seed=0):
         pw = pos_weight
 
     def kernel(x, y, scale, loss, grad, want_grad):
-        elementwise_triton.bce_with_logits(x, y, pw, smoothing, scale, loss, grad, want_grad)
+        elementwise_triton.bce_with_logits_kernel(x, y, pw, smoothing, scale, loss, grad, want_grad)
 
     def reference(x, y, reduction):
         return losskit.binary_cross_entropy_with_logits(x, y, pos_weight=pw, label_smoothing=smoothing,
@@ -235,7 +235,7 @@ def _focal_check(device, dtype, n, *, alpha, gamma, soft, seed=0):
         y2.view(-1)[4:6] = torch.tensor([0.0, 1.0], dtype=dtype, device=y2.device)  # the hard ends among soft targets
 
     def kernel(x, y, scale, loss, grad, want_grad):
-        elementwise_triton.sigmoid_focal(x, y, alpha, gamma, scale, loss, grad, want_grad)
+        elementwise_triton.sigmoid_focal_kernel(x, y, alpha, gamma, scale, loss, grad, want_grad)
 
     def reference(x, y, reduction):
         return losskit.sigmoid_focal(x, y, alpha=alpha, gamma=gamma, reduction=reduction)
@@ -257,13 +257,13 @@ def _regression_check(device, dtype, n, *, loss_name, delta=None, seed=0):
 
     if loss_name == "huber":
         def kernel(x, y, scale, loss, grad, want_grad):
-            elementwise_triton.huber(x, y, delta, scale, loss, grad, want_grad)
+            elementwise_triton.huber_kernel(x, y, delta, scale, loss, grad, want_grad)
 
         def reference(x, y, reduction):
             return losskit.huber(x, y, delta=delta, reduction=reduction)
     else:
         def kernel(x, y, scale, loss, grad, want_grad):
-            elementwise_triton.mse(x, y, scale, loss, grad, want_grad)
+            elementwise_triton.mse_kernel(x, y, scale, loss, grad, want_grad)
 
         def reference(x, y, reduction):
             return losskit.mse(x, y, reduction=reduction)
@@ -436,7 +436,7 @@ class TestInterpreted:
             (g_ref,) = torch.autograd.grad(ref.sum(), ref_x)
             _assert_close(fast, ref, torch.float64, what=f"{name} {reduction} value")
             _assert_close(g_fast, g_ref, torch.float64, what=f"{name} {reduction} gradient")
-        assert used == [f"{name}_rows"] * 3
+        assert used == [f"{name}_rows_kernel"] * 3
 
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("name,options", ELEMENTWISE_DISPATCH, ids=ELEMENTWISE_DISPATCH_IDS)
@@ -593,21 +593,21 @@ class TestInterpreted:
         labels = torch.zeros(3, dtype=torch.int64)
         loss, grad = torch.empty(3), torch.empty(3, 4)
         with pytest.raises(ValueError, match="labels must be an int64 tensor of shape"):
-            softmax_triton.cross_entropy_rows(x, labels.int(), None, None, 0.0, 1.0, loss, grad, True)
+            softmax_triton.cross_entropy_rows_kernel(x, labels.int(), None, None, 0.0, 1.0, loss, grad, True)
         with pytest.raises(ValueError, match="class_weight must be None or a torch.float32 tensor of shape"):
-            softmax_triton.cross_entropy_rows(x, labels, None, torch.ones(5), 0.0, 1.0, loss, grad, True)
+            softmax_triton.cross_entropy_rows_kernel(x, labels, None, torch.ones(5), 0.0, 1.0, loss, grad, True)
         with pytest.raises(ValueError, match="x must have contiguous rows"):
-            softmax_triton.softmax_focal_rows(x.t(), torch.zeros(4, dtype=torch.int64), None, None, 1.0, 2.0, 1.0,
+            softmax_triton.softmax_focal_rows_kernel(x.t(), torch.zeros(4, dtype=torch.int64), None, None, 1.0, 2.0, 1.0,
                                               torch.empty(4), torch.empty(4, 3), True)
         with pytest.raises(ValueError, match="grad must be a torch.float32 tensor of x's shape"):
-            softmax_triton.softmax_focal_rows(x, labels, None, None, 1.0, 2.0, 1.0, loss, torch.empty(3, 5), True)
+            softmax_triton.softmax_focal_rows_kernel(x, labels, None, None, 1.0, 2.0, 1.0, loss, torch.empty(3, 5), True)
         y = torch.zeros(10)
         with pytest.raises(ValueError, match=r"loss must have 10 entries \(per element\) or 1"):
-            elementwise_triton.mse(y, y, 1.0, torch.empty(5), torch.empty(10), True)
+            elementwise_triton.mse_kernel(y, y, 1.0, torch.empty(5), torch.empty(10), True)
         with pytest.raises(ValueError, match="target must be a contiguous 1-D torch.float32 tensor of 10 entries"):
-            elementwise_triton.huber(y, y.double(), 1.0, 1.0, torch.empty(10), torch.empty(10), True)
+            elementwise_triton.huber_kernel(y, y.double(), 1.0, 1.0, torch.empty(10), torch.empty(10), True)
         with pytest.raises(ValueError, match="pos_weight must have one entry per label"):
-            elementwise_triton.bce_with_logits(y, y, torch.ones(3), 0.0, 1.0, torch.empty(10), torch.empty(10), True)
+            elementwise_triton.bce_with_logits_kernel(y, y, torch.ones(3), 0.0, 1.0, torch.empty(10), torch.empty(10), True)
 
 
 # -- compiled, on a GPU ------------------------------------------------------------

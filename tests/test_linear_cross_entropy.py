@@ -179,7 +179,7 @@ def test_default_chunk_size_is_used_and_bounded():
 
 
 def test_kernel_may_overwrite_its_logits_with_their_gradient():
-    """cross_entropy_rows reads a row fully before writing its gradient, so
+    """cross_entropy_rows_kernel reads a row fully before writing its gradient, so
     the same array may be given as logits and gradient (same results)."""
     from losskit.kernels import softmax_cpu
 
@@ -190,9 +190,9 @@ def test_kernel_may_overwrite_its_logits_with_their_gradient():
         cw = rng.random(301).astype(dtype) if weighted else np.zeros(0, dtype)
         args = (labels, valid, cw, dtype(eps), dtype(0.25))
         loss_apart, grad_apart = np.empty(17, dtype), np.empty_like(x)
-        softmax_cpu.cross_entropy_rows(0, 17, x, *args, loss_apart, grad_apart, True)
+        softmax_cpu.cross_entropy_rows_kernel(0, 17, x, *args, loss_apart, grad_apart, True)
         x_in_place, loss_in_place = x.copy(), np.empty(17, dtype)
-        softmax_cpu.cross_entropy_rows(0, 17, x_in_place, *args, loss_in_place, x_in_place, True)
+        softmax_cpu.cross_entropy_rows_kernel(0, 17, x_in_place, *args, loss_in_place, x_in_place, True)
         np.testing.assert_array_equal(loss_in_place, loss_apart)
         np.testing.assert_array_equal(x_in_place, grad_apart)
 

@@ -35,7 +35,7 @@ from . import domains as D
 from ._array import array_namespace, inverse_link, is_array, is_torch
 from ._reduce import reduce
 from ._validate import elementwise
-from .registry import LossSpec, Param, check_params, register
+from .registry import LossSpec, Param, check_params, params_from_signature, register
 
 __all__ = ["define_loss", "register_loss"]
 
@@ -185,15 +185,15 @@ def _params(name, function, params) -> list[Param]:
         if isinstance(value, Param):
             out.append(value)
         elif isinstance(value, bool):
-            out.append(Param(key, value, kind="bool"))
+            out.append(Param(key, kind="bool", default=value))
         elif isinstance(value, numbers.Integral):
-            out.append(Param(key, value, kind="int"))
+            out.append(Param(key, kind="int", default=value))
         elif isinstance(value, numbers.Real):
-            out.append(Param(key, float(value), kind="real"))
+            out.append(Param(key, kind="real", default=float(value)))
         else:
             raise TypeError(f"register_loss: parameter {key} of {name} must have a number or bool default, or be a "
                             f"losskit.Param; received {value!r}")
-    return out
+    return list(params_from_signature(name, function, out))
 
 
 def _per_element(name, function, xp, input, target, params, shape, what="loss"):

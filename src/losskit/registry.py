@@ -5,14 +5,22 @@ loss without reading its code: family, task, input space and link, domains,
 parameters with their ranges, the statistic it estimates, robustness and
 convexity flags, the peers it is checked against, references, and for
 pointwise losses the closed-form ``derivatives`` with respect to the raw input
-(margin, logit or log-mean). The entries themselves live in ``catalog/``, one
-file per family, next to nothing else.
+(margin, logit or log-mean).
+
+A built-in loss is defined once, in its family module under ``functional/``:
+the ``@loss(...)`` decorator above the function holds its metadata (the
+parameters' defaults are read from the function's signature, so they are
+written once), and ``@derivatives_of(fn)`` marks the function that returns its
+gradient and Hessian. The family is the defining module's name. This module
+imports no family module: the definitions register themselves when
+``losskit.functional`` is imported, which ``import losskit`` does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import importlib
+import inspect
 import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,7 +31,7 @@ from . import domains as D
 from ._validate import check_bool, check_choice, check_int, check_param
 from ._array import array_device, array_namespace, is_array
 
-__all__ = ["Param", "LossSpec", "Loss", "register", "unregister", "check_params", "get", "spec", "specs", "available"]
+__all__ = ["Param", "LossSpec", "Loss", "loss", "derivatives_of", "register", "unregister", "check_params", "get", "spec", "specs", "available"]
 
 # How the raw model output (what a GBDT or a final linear layer produces) maps
 # to the loss's ``input``: the inverse link.
@@ -35,13 +43,16 @@ class Param:
     """One parameter: name, default, valid range and what it means.
 
     ``kind`` is "real", "int", "bool", "choice", "array" (a per-class vector)
-    or "real_or_array" (a scalar, or a vector, e.g. several quantiles)."""
+    or "real_or_array" (a scalar, or a vector, e.g. several quantiles).
+    ``default`` is read from the loss function's signature when the loss is
+    defined (``loss``, ``register_loss``); give it only to a ``LossSpec``
+    built by hand."""
 
     name: str
-    default: Any
     domain: Any = None  # Interval for reals, a tuple of choices for "choice"
     doc: str = ""
     kind: str = "real"
+    default: Any = inspect.Parameter.empty
 
 
 @dataclass(frozen=True)
@@ -112,10 +123,6 @@ class LossSpec:
 
 _SPECS: dict[str, LossSpec] = {}
 _ALIASES: dict[str, str] = {}
-_CATALOG = (
-    "regression", "probabilistic", "binary", "classification", "divergence", "metric", "segmentation", "sequence", "boxes",
-)
-_loaded = False
 
 
 def register(spec: LossSpec) -> LossSpec:
@@ -136,6 +143,68 @@ def register(spec: LossSpec) -> LossSpec:
     return spec
 
 
+def params_from_signature(where: str, function: Callable, params) -> tuple:
+    """``params`` with each default read from ``function``'s signature, so a
+    default is written once. A ``Param`` may carry the default itself only
+    where the signature has none (a custom loss written as a lambda); a
+    parameter with no default anywhere, or two different ones, is refused."""
+    signature = inspect.signature(function).parameters
+    out = []
+    for p in params:
+        default = signature[p.name].default if p.name in signature else inspect.Parameter.empty
+        if default is inspect.Parameter.empty:
+            default = p.default
+        elif p.default is not inspect.Parameter.empty and p.default != default:
+            raise ValueError(f"{where}: parameter {p.name!r} must have one default; received {p.default!r} in its "
+                             f"Param and {default!r} in the signature of {function.__name__}")
+        if default is inspect.Parameter.empty:
+            raise TypeError(f"{where}: parameter {p.name!r} must have a default, in the signature of "
+                            f"{function.__name__} or in its Param; received neither")
+        out.append(dataclasses.replace(p, default=default))
+    return tuple(out)
+
+
+def loss(*, name: str | None = None, params: tuple = (), **metadata):
+    """Define a built-in loss: decorate its function in its family module.
+
+    ``metadata`` holds every ``LossSpec`` field but ``function``, ``family``
+    (the defining module's name) and ``derivatives`` (see ``derivatives_of``);
+    ``name`` defaults to the function's name, and each ``Param``'s default is
+    read from the signature. The function is returned unchanged."""
+
+    def define(function: Callable) -> Callable:
+        spec_name = name or function.__name__
+        register(LossSpec(
+            name=spec_name,
+            function=function,
+            family=function.__module__.rsplit(".", 1)[-1],
+            params=params_from_signature(spec_name, function, params),
+            **metadata,
+        ))
+        return function
+
+    return define
+
+
+def derivatives_of(*functions: Callable):
+    """Mark the decorated function as the closed-form derivatives of the losses
+    ``functions`` (defined with ``loss`` above it). It is called as
+    ``derivatives(raw, target, *arrays, full=False, **params)`` with every
+    parameter already checked and defaulted (``Loss.gradient``/``.hessian`` do
+    that), and returns ``(gradient, hessian)`` with respect to the raw input."""
+
+    def attach(derivatives: Callable) -> Callable:
+        for function in functions:
+            entry = next((s for s in _SPECS.values() if s.function is function), None)
+            if entry is None:
+                raise ValueError(f"derivatives_of: {function.__name__} must be defined with @loss before its "
+                                 f"derivatives; received an unregistered function")
+            _SPECS[entry.name] = dataclasses.replace(entry, derivatives=derivatives)
+        return derivatives
+
+    return attach
+
+
 def unregister(name: str) -> None:
     """Remove a loss registered with ``losskit.register_loss`` (built-ins stay)."""
     entry = spec(name)
@@ -147,17 +216,8 @@ def unregister(name: str) -> None:
         del _ALIASES[alias]
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for family in _CATALOG:
-            importlib.import_module(f"losskit.catalog.{family}")
-
-
 def spec(name: str) -> LossSpec:
     """The ``LossSpec`` of a registered loss (name or alias)."""
-    _load()
     if not isinstance(name, str):
         raise TypeError(f"losskit: name must be a string; received {type(name).__name__}")
     key = _ALIASES.get(name, name)
@@ -172,13 +232,11 @@ def spec(name: str) -> LossSpec:
 
 def specs(family: str | None = None, task: str | None = None) -> list[LossSpec]:
     """All specs, optionally filtered, in registration order."""
-    _load()
     return [s for s in _SPECS.values() if (family is None or s.family == family) and (task is None or s.task == task)]
 
 
 def available(*, aliases: bool = True) -> list[str]:
     """Sorted names of every registered loss, with their aliases unless told not to."""
-    _load()
     names = list(_SPECS)
     if aliases:
         names += list(_ALIASES)
@@ -259,9 +317,15 @@ class Loss:
             expected = ", ".join(self.spec.arrays).replace("input", "raw", 1)
             raise TypeError(f"{self.name}: the arrays must be ({expected}), as when calling the loss; received "
                             f"{2 + len(args)} positional arrays")
-        # ``full`` here asks for the C x C Hessian; a loss parameter of the same
-        # name (gaussian_nll's constant term) does not change any derivative.
-        return self.spec.derivatives(raw, target, *args, **{**self._bound(raw, {}), **extra, "full": full})
+        # Parameter overrides are checked like the bound ones: the derivatives
+        # functions receive every parameter checked and defaulted. ``full`` here
+        # asks for the C x C Hessian; a loss parameter of the same name
+        # (gaussian_nll's constant term) does not change any derivative.
+        names = {p.name for p in self.spec.params}
+        overrides = {k: v for k, v in extra.items() if k in names}
+        arrays = {k: v for k, v in extra.items() if k not in names}
+        params = self._bound(raw, check_params(self.spec, {**self.params, **overrides}) if overrides else {})
+        return self.spec.derivatives(raw, target, *args, **{**params, **arrays, "full": full})
 
     def gradient(self, raw, target, *args, **extra):
         """Per-element gradient with respect to the raw input (margin, logit or

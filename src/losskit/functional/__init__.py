@@ -5,7 +5,10 @@ distributions), binary (binary and multi-label outputs), classification
 structured families: metric (embeddings), segmentation (masks), sequence
 (CTC) and boxes."""
 
-from . import binary, boxes, classification, divergence, metric, probabilistic, regression, segmentation, sequence
+# In this order the losses register, so `losskit list` and the README's table read
+# from point predictions to structured outputs.
+from . import regression, probabilistic, binary, classification, divergence  # isort: skip
+from . import metric, segmentation, sequence, boxes  # isort: skip
 from .binary import *  # noqa: F401,F403
 from .boxes import *  # noqa: F401,F403
 from .classification import *  # noqa: F401,F403

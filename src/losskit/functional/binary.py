@@ -7,9 +7,11 @@ classifier, shape (N, L)). The input space is in the name:
 and ``sigmoid_focal`` take logits, the hinge losses take scores (margins).
 ``soft_fbeta`` is defined on a whole batch (it sums over the sample axis).
 
-Every pointwise loss has a private ``_<name>_derivatives(raw, target, *,
-full, **params)`` returning the per-element gradient and Hessian with respect
-to the raw input: the logit for the logistic losses (also for
+Each loss is defined once here: ``@loss(...)`` above the function holds its
+registry metadata (parameter defaults come from the signature), and the
+function marked ``@derivatives_of(<loss>)`` returns the per-element
+gradient and Hessian with respect to the raw input:; the registry
+exposes them as ``losskit.get(name).gradient`` / ``.hessian``. the logit for the logistic losses (also for
 ``binary_cross_entropy``, whose input is ``sigmoid(raw)``), the score itself
 for the hinge losses.
 """
@@ -25,6 +27,7 @@ from .._array import clamped_log, clamped_log1m, log_sigmoid, namespace, sigmoid
 from .._reduce import reduce
 from .._validate import as_float, check_data, check_param, elementwise
 from ..kernels import elementwise as fast_elementwise
+from ..registry import Param, derivatives_of, loss
 
 __all__ = [
     "binary_cross_entropy",
@@ -89,6 +92,29 @@ def _check_alpha(loss, alpha):
 # -- binary cross-entropy on probabilities ----------------------------------------
 
 
+# -- registry metadata shared by several definitions ---------------------------
+
+_MULTILABEL = " Works for multi-label (N, L) outputs too: each label is its own binary problem."
+
+
+@loss(
+    aliases=("bce",),
+    task="binary",
+    input_space="probability",
+    summary="Log loss on probabilities; each log term clamped at -100 as in PyTorch." + _MULTILABEL,
+    estimates="probability P(y = 1 | x) (a strictly proper scoring rule)",
+    input_domain=D.UNIT,
+    target_domain=D.UNIT,
+    link="sigmoid",
+    best_input=None,
+    peers=("torch.nn.functional.binary_cross_entropy", "sklearn.metrics.log_loss"),
+    references=(
+        "Good, I. J. (1952). Rational Decisions. J. R. Stat. Soc. B 14(1).",
+        "Cox, D. R. (1958). The Regression Analysis of Binary Sequences. J. R. Stat. Soc. B 20(2).",
+    ),
+    notes="Derivatives are with respect to the logit (input = sigmoid(raw)). Prefer "
+          "binary_cross_entropy_with_logits when the model produces logits.",
+)
 def binary_cross_entropy(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Binary cross-entropy on probabilities (log loss).
 
@@ -128,6 +154,7 @@ def binary_cross_entropy(input, target, *, weight=None, mask=None, reduction="me
     return reduce(b, loss, reduction)
 
 
+@derivatives_of(binary_cross_entropy)
 def _binary_cross_entropy_derivatives(raw, target, *, full=False):
     """With respect to the logit ``raw`` (``input = sigmoid(raw)``): sigma - y and sigma (1 - sigma)."""
     b = elementwise("binary_cross_entropy", raw, target, target_domain=D.UNIT, input_name="raw")
@@ -139,6 +166,29 @@ def _binary_cross_entropy_derivatives(raw, target, *, full=False):
 # -- binary cross-entropy on logits -------------------------------------------------
 
 
+@loss(
+    aliases=("bce_with_logits", "sigmoid_cross_entropy"),
+    task="binary",
+    input_space="logit",
+    summary="Binary cross-entropy on logits (stable softplus form) with pos_weight and label smoothing."
+            + _MULTILABEL,
+    estimates="log-odds of P(y = 1 | x) (a strictly proper scoring rule on sigmoid(input))",
+    target_domain=D.UNIT,
+    params=(
+        Param("pos_weight", D.BOUNDED_NONNEGATIVE,
+              "weight of the positive term: a number, or one weight per label along the last axis",
+              kind="real_or_array"),
+        Param("label_smoothing", SMOOTHING, "targets become y (1 - eps) + eps / 2"),
+    ),
+    best_input=None,
+    param_grid=({"pos_weight": 3.0}, {"pos_weight": 0.25, "label_smoothing": 0.1}, {"label_smoothing": 0.5}),
+    peers=("torch.nn.functional.binary_cross_entropy_with_logits",),
+    references=(
+        "Cox, D. R. (1958). The Regression Analysis of Binary Sequences. J. R. Stat. Soc. B 20(2).",
+        "Szegedy, C. et al. (2016). Rethinking the Inception Architecture for Computer Vision. CVPR "
+        "(label smoothing).",
+    ),
+)
 def binary_cross_entropy_with_logits(input, target, *, pos_weight=None, label_smoothing=0.0,
                                      weight=None, mask=None, reduction="mean"):
     r"""Binary cross-entropy on logits, with positive-class weight and label smoothing.
@@ -185,7 +235,7 @@ def binary_cross_entropy_with_logits(input, target, *, pos_weight=None, label_sm
     label_smoothing = check_param(name, "label_smoothing", label_smoothing, SMOOTHING)
     b = elementwise(name, input, target, weight=weight, mask=mask, reduction=reduction, target_domain=D.UNIT)
     pw = _pos_weight(name, b, pos_weight)
-    out = fast_elementwise.binary_cross_entropy_with_logits(
+    out = fast_elementwise.fused_binary_cross_entropy_with_logits(
         b, pos_weight=pw, label_smoothing=label_smoothing, reduction=reduction,
         reference=lambda z: binary_cross_entropy_with_logits(
             z, target, pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction))
@@ -199,10 +249,10 @@ def binary_cross_entropy_with_logits(input, target, *, pos_weight=None, label_sm
     return reduce(b, positive + (1.0 - y) * softplus(xp, x), reduction)
 
 
-def _binary_cross_entropy_with_logits_derivatives(raw, target, *, pos_weight=None, label_smoothing=0.0,
+@derivatives_of(binary_cross_entropy_with_logits)
+def _binary_cross_entropy_with_logits_derivatives(raw, target, *, pos_weight, label_smoothing,
                                                   full=False):
     name = "binary_cross_entropy_with_logits"
-    label_smoothing = check_param(name, "label_smoothing", label_smoothing, SMOOTHING)
     b = elementwise(name, raw, target, target_domain=D.UNIT, input_name="raw")
     pw = _pos_weight(name, b, pos_weight)
     xp, x = b.xp, b.input
@@ -243,6 +293,31 @@ def _alpha_t(y, alpha):
     return None if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
 
 
+@loss(
+    aliases=("binary_focal",),
+    task="binary",
+    input_space="logit",
+    summary="Focal loss on logits: cross-entropy down-weighted on easy elements, for heavy class "
+            "imbalance (dense detection)." + _MULTILABEL,
+    estimates="a decision focused on hard elements; sigmoid(input) is not a calibrated probability "
+              "for gamma > 0",
+    target_domain=D.UNIT,
+    params=(
+        Param("alpha", D.UNIT, "weight of the positive class (alpha_t); None turns balancing off"),
+        Param("gamma", D.BOUNDED_NONNEGATIVE, "focusing exponent; 0 gives alpha_t times cross-entropy"),
+    ),
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=None,
+    param_grid=({"gamma": 0.0}, {"gamma": 0.5, "alpha": None}, {"gamma": 5.0, "alpha": 0.75}),
+    peers=(),
+    references=(
+        "Lin, T.-Y., Goyal, P., Girshick, R., He, K., Dollar, P. (2017). Focal Loss for Dense "
+        "Object Detection. ICCV.",
+    ),
+    notes="Formula of torchvision.ops.sigmoid_focal_loss; alpha=None where torchvision uses alpha < 0. "
+          "Not convex and its Hessian can be negative, so GBDT use needs a Hessian floor.",
+)
 def sigmoid_focal(input, target, *, alpha=0.25, gamma=2.0, weight=None, mask=None, reduction="mean"):
     r"""Sigmoid focal loss on logits (Lin et al. 2017), soft targets allowed.
 
@@ -284,7 +359,7 @@ def sigmoid_focal(input, target, *, alpha=0.25, gamma=2.0, weight=None, mask=Non
     alpha = _check_alpha(name, alpha)
     gamma = check_param(name, "gamma", gamma, D.BOUNDED_NONNEGATIVE)
     b = elementwise(name, input, target, weight=weight, mask=mask, reduction=reduction, target_domain=D.UNIT)
-    out = fast_elementwise.sigmoid_focal(b, alpha=alpha, gamma=gamma, reduction=reduction, reference=lambda z: (
+    out = fast_elementwise.fused_sigmoid_focal(b, alpha=alpha, gamma=gamma, reduction=reduction, reference=lambda z: (
         sigmoid_focal(z, target, alpha=alpha, gamma=gamma, reduction=reduction)))
     if out is not None:
         return out
@@ -297,7 +372,8 @@ def sigmoid_focal(input, target, *, alpha=0.25, gamma=2.0, weight=None, mask=Non
     return reduce(b, loss, reduction)
 
 
-def _sigmoid_focal_derivatives(raw, target, *, alpha=0.25, gamma=2.0, full=False):
+@derivatives_of(sigmoid_focal)
+def _sigmoid_focal_derivatives(raw, target, *, alpha, gamma, full=False):
     r"""Closed form, with q = 1 - p_t, k = 1 - 2y, r = sigma(x) sigma(-x) / q, a = sigma(x):
 
     d/dx  = alpha_t q^g [g k r ce + (a - y)]
@@ -307,7 +383,6 @@ def _sigmoid_focal_derivatives(raw, target, *, alpha=0.25, gamma=2.0, full=False
     q^g, so nothing like q^(g - 2) is formed: finite when q underflows.)"""
     name = "sigmoid_focal"
     alpha = _check_alpha(name, alpha)
-    gamma = check_param(name, "gamma", gamma, D.BOUNDED_NONNEGATIVE)
     b = elementwise(name, raw, target, target_domain=D.UNIT, input_name="raw")
     xp, x, y = b.xp, b.input, b.target
     la, lb, log_q, ce = _focal_parts(xp, x, y)
@@ -328,6 +403,18 @@ def _sigmoid_focal_derivatives(raw, target, *, alpha=0.25, gamma=2.0, full=False
 # -- hinge losses --------------------------------------------------------------------------
 
 
+@loss(
+    aliases=("svm",),
+    task="binary",
+    input_space="score",
+    summary="SVM hinge loss max(0, 1 - y x) on scores, targets -1/+1." + _MULTILABEL,
+    estimates="sign (margin): the Bayes decision sign(P(y = 1 | x) - 1/2), not a probability",
+    target_domain=D.SIGN,
+    best_input=lambda y: y,
+    peers=("sklearn.metrics.hinge_loss",),
+    references=("Cortes, C., Vapnik, V. (1995). Support-Vector Networks. Machine Learning 20(3).",),
+    notes="Gradient is a subgradient (0 at the kink y x = 1); Hessian 0.",
+)
 def hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Hinge loss of a binary classifier's score, :math:`\ell = \max(0, 1 - y x)`.
 
@@ -359,6 +446,7 @@ def hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, xp.where(slack <= 0, xp.zeros_like(slack), slack), reduction)  # NaN propagates
 
 
+@derivatives_of(hinge)
 def _hinge_derivatives(raw, target, *, full=False):
     """-y where y x < 1, else 0 (the subgradient 0 is taken at the kink); Hessian 0."""
     b = _sign_batch("hinge", raw, target, input_name="raw")
@@ -367,6 +455,22 @@ def _hinge_derivatives(raw, target, *, full=False):
     return b.out(gradient), b.out(xp.zeros_like(x))
 
 
+@loss(
+    aliases=("l2_svm",),
+    task="binary",
+    input_space="score",
+    summary="Squared hinge max(0, 1 - y x)^2: smooth SVM loss, heavier on violations." + _MULTILABEL,
+    estimates="2 P(y = 1 | x) - 1 clipped to [-1, 1] (the sign and a scaled probability)",
+    target_domain=D.SIGN,
+    best_input=lambda y: y,
+    peers=(),
+    notes="Defined as keras.losses.squared_hinge (Keras is not a test dependency: checked against the naive reference).",
+    references=(
+        "Mangasarian, O. L., Musicant, D. R. (2001). Lagrangian Support Vector Machines. JMLR 1.",
+        "Zhang, T. (2004). Statistical behavior and consistency of classification methods based on "
+        "convex risk minimization. Ann. Statist. 32(1).",
+    ),
+)
 def squared_hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Squared hinge loss, :math:`\ell = \max(0, 1 - y x)^2`.
 
@@ -402,6 +506,7 @@ def squared_hinge(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, slack * slack, reduction)
 
 
+@derivatives_of(squared_hinge)
 def _squared_hinge_derivatives(raw, target, *, full=False):
     """-2 y (1 - y x) and 2 where y x < 1, else 0 and 0."""
     b = _sign_batch("squared_hinge", raw, target, input_name="raw")
@@ -412,6 +517,24 @@ def _squared_hinge_derivatives(raw, target, *, full=False):
     return b.out(xp.where(active, -2.0 * y * slack, zero)), b.out(xp.where(active, xp.full_like(x, 2.0), zero))
 
 
+@loss(
+    task="binary",
+    input_space="distance",
+    summary="x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1); "
+            "PyTorch's HingeEmbeddingLoss.",
+    estimates="a distance below the margin for similar pairs and beyond it for dissimilar ones",
+    target_domain=D.SIGN,
+    params=(Param("margin", D.AT_MOST_BIG, "distance dissimilar pairs are pushed beyond"),),
+    minimum=None,
+    best_input=None,
+    param_grid=({"margin": 0.0}, {"margin": 2.5}),
+    peers=("torch.nn.functional.hinge_embedding_loss",),
+    references=(
+        "Hadsell, R., Chopra, S., LeCun, Y. (2006). Dimensionality Reduction by Learning an Invariant "
+        "Mapping. CVPR.",
+    ),
+    notes="Input is meant to be a nonnegative distance; negative inputs are accepted as in PyTorch.",
+)
 def hinge_embedding(input, target, *, margin=1.0, weight=None, mask=None, reduction="mean"):
     r"""Hinge embedding loss: pull similar pairs together, push dissimilar ones past ``margin``.
 
@@ -449,9 +572,9 @@ def hinge_embedding(input, target, *, margin=1.0, weight=None, mask=None, reduct
     return reduce(b, xp.where(b.target == 1, x, push), reduction)
 
 
-def _hinge_embedding_derivatives(raw, target, *, margin=1.0, full=False):
+@derivatives_of(hinge_embedding)
+def _hinge_embedding_derivatives(raw, target, *, margin, full=False):
     """1 where y = 1; -1 where y = -1 and x < margin; else 0. Hessian 0."""
-    margin = check_param("hinge_embedding", "margin", margin, D.AT_MOST_BIG)
     b = _sign_batch("hinge_embedding", raw, target, input_name="raw")
     xp, x = b.xp, b.input
     zero = xp.zeros_like(x)
@@ -462,6 +585,30 @@ def _hinge_embedding_derivatives(raw, target, *, margin=1.0, full=False):
 # -- soft F-beta -------------------------------------------------------------------------------
 
 
+@loss(
+    aliases=("soft_f1", "fbeta"),
+    task="binary",
+    input_space="probability",
+    summary="1 - soft F-beta over the batch, per label: optimise F-beta directly when it is the metric."
+            + _MULTILABEL,
+    estimates="F-beta-optimal predictions (a surrogate of the F-beta metric, not a calibrated probability)",
+    input_domain=D.UNIT,
+    target_domain=D.UNIT,
+    params=(Param("beta", D.POSITIVE, "recall is beta times as important as precision"),),
+    kind="aggregate",
+    link="sigmoid",
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=None,
+    param_grid=({"beta": 0.5}, {"beta": 2.0}),
+    peers=("sklearn.metrics.fbeta_score",),
+    references=(
+        "van Rijsbergen, C. J. (1979). Information Retrieval, ch. 7 (F-measure).",
+        "Jansche, M. (2005). Maximum Expected F-Measure Training of Logistic Regression Models. HLT/EMNLP.",
+    ),
+    notes="Equals 1 - sklearn.metrics.fbeta_score(average=None) per label for hard 0/1 probabilities; "
+          "a label with nothing predicted and nothing true has loss 0.",
+)
 def soft_fbeta(input, target, *, beta=1.0, weight=None, mask=None, reduction="mean"):
     r"""Differentiable F-beta loss, :math:`1 - F_\beta` with soft counts, per label.
 

@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import domains as D
 from .._array import array_size, is_concrete, stop_gradient
 from .._reduce import reduce
+from ..registry import Param, loss
 from .._validate import (
     any_true,
     as_float,
@@ -43,7 +46,44 @@ from .._validate import (
 
 __all__ = ["ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
 
-EPS_DOMAIN = D.POSITIVE  # shared with the registry entries (catalog/boxes.py)
+EPS_DOMAIN = D.POSITIVE
+
+
+# -- what every box loss shares in the registry ---------------------------------
+
+_ZHENG = ("Zheng, Z., Wang, P., Liu, W., Li, J., Ye, R., Ren, D. (2020). Distance-IoU Loss: Faster and Better "
+          "Learning for Bounding Box Regression. AAAI.")
+
+
+def _example(rng, n=8):
+    """True boxes with sides in [0.5, 5], and predictions jittered around them
+    (corners re-sorted so x1 <= x2, y1 <= y2): overlapping, nested and
+    disjoint pairs."""
+    corner = rng.uniform(0.0, 10.0, size=(n, 2))
+    target = np.concatenate([corner, corner + rng.uniform(0.5, 5.0, size=(n, 2))], axis=1)
+    moved = target + rng.normal(0.0, 1.5, size=(n, 4))
+    pred = np.stack([np.minimum(moved[:, 0], moved[:, 2]), np.minimum(moved[:, 1], moved[:, 3]),
+                     np.maximum(moved[:, 0], moved[:, 2]), np.maximum(moved[:, 1], moved[:, 3])], axis=1)
+    return (pred, target), {}
+
+
+def _box_loss(summary, references, notes):
+    """``loss`` with what the IoU family shares: boxes (x1, y1, x2, y2), one value per box."""
+    return loss(
+        task="detection",
+        kind="structured",
+        input_space="boxes (x1, y1, x2, y2)",
+        summary=summary,
+        estimates="box coordinates of maximal overlap",
+        inputs=("input", "target"),
+        example=_example,
+        params=(Param("eps", EPS_DOMAIN, "added to the denominators (union; enclosing area or squared diagonal)"),),
+        minimum=0.0,
+        convex=False,
+        hessian_nonnegative=False,
+        references=references,
+        notes=notes,
+    )
 _FOUR_OVER_PI2 = 4.0 / math.pi**2
 
 
@@ -149,6 +189,13 @@ def _angle(xp, w, h):
 # -- losses ------------------------------------------------------------------
 
 
+@_box_loss(
+    "1 - IoU of predicted and true boxes; flat (zero gradient) for disjoint boxes.",
+    ("Yu, J., Jiang, Y., Wang, Z., Cao, Z., Huang, T. (2016). UnitBox: An Advanced Object Detection Network. "
+     "ACM Multimedia.",),
+    "IoU = I / (U + eps) as inside torchvision.ops.generalized_box_iou_loss; the linear form 1 - IoU, not "
+    "UnitBox's -ln IoU. Scale invariant, in [0, 1]; 1 for any disjoint pair.",
+)
 def iou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mean"):
     r"""IoU loss for axis-aligned boxes, :math:`\ell = 1 - \mathrm{IoU}`.
 
@@ -188,6 +235,13 @@ def iou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mean
     return reduce(b, 1.0 - iou, reduction)
 
 
+@_box_loss(
+    "Generalized IoU loss: 1 - IoU + (|C| - U) / |C| with C the enclosing box; > 1 for disjoint boxes.",
+    ("Rezatofighi, H., Tsoi, N., Gwak, J., Sadeghian, A., Reid, I., Savarese, S. (2019). Generalized "
+     "Intersection over Union: A Metric and A Loss for Bounding Box Regression. CVPR.",),
+    "Matches torchvision.ops.generalized_box_iou_loss (same eps placement); default reduction 'mean' "
+    "(torchvision: 'none'). In [0, 2).",
+)
 def giou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mean"):
     r"""Generalized IoU loss (Rezatofighi et al. 2019).
 
@@ -226,6 +280,12 @@ def giou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mea
     return reduce(b, 1.0 - iou + (area_c - union) / (area_c + eps), reduction)
 
 
+@_box_loss(
+    "Distance-IoU loss: 1 - IoU + squared centre distance over the enclosing box's squared diagonal.",
+    (_ZHENG,),
+    "Matches torchvision.ops.distance_box_iou_loss (same eps placement); default reduction 'mean' "
+    "(torchvision: 'none'). In [0, 2).",
+)
 def diou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mean"):
     r"""Distance-IoU loss (Zheng et al. 2020).
 
@@ -261,6 +321,14 @@ def diou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mea
     return reduce(b, values, reduction)
 
 
+@_box_loss(
+    "Complete-IoU loss: DIoU plus alpha * v, an aspect-ratio (arctan w/h) consistency term.",
+    (_ZHENG,),
+    "Matches torchvision.ops.complete_box_iou_loss where that is finite; alpha = v / (1 - IoU + v + eps) is "
+    "a constant for the gradient (torch.no_grad in torchvision, detach / stop_gradient here), so autograd "
+    "is not the full derivative. arctan(w/h) is taken as atan2(w, h): finite for zero-height and point "
+    "boxes (torchvision: NaN). Default reduction 'mean' (torchvision: 'none'). In [0, 3).",
+)
 def ciou_loss(input, target, *, eps=1e-7, weight=None, mask=None, reduction="mean"):
     r"""Complete-IoU loss (Zheng et al. 2020): DIoU plus an aspect-ratio term.
 

@@ -7,8 +7,9 @@ shape. One loss value per sample: ``reduction="none"`` returns shape
 (N, d1, ...). ``ignore_index`` removes samples from the numerator and the
 denominator of ``"mean"``; ``weight`` and ``mask`` are per sample.
 
-Each loss has a private ``_<name>_derivatives(raw, target, *, full=False,
-**params)`` returning the per-sample gradient with respect to the raw input
+Each loss is defined once here: ``@loss(...)`` above the function holds its
+registry metadata (parameter defaults come from the signature), and the
+function marked ``@derivatives_of(<loss>)`` returns the per-sample gradient with respect to the raw input
 (the logits; the log-probabilities for ``nll``), shape of ``raw``, and the
 Hessian's diagonal (shape of ``raw``) or, with ``full=True`` and 2-D ``raw``,
 the full (N, C, C) matrix per sample. Ignored samples give zero rows. The
@@ -28,6 +29,8 @@ from .._array import array_device, array_namespace, log_softmax, one_hot, safe_p
 from .._reduce import denominator as mean_denominator, reduce
 from .._validate import check_bool, check_choice, check_int, check_param, check_reduction, check_values, class_axis
 from ..kernels import dispatch as fast
+import numpy as np
+from ..registry import Param, derivatives_of, loss
 
 __all__ = [
     "cross_entropy",
@@ -38,7 +41,7 @@ __all__ = [
     "generalized_cross_entropy",
 ]
 
-# Parameter domains, shared with the registry entries (catalog/classification.py).
+# Parameter domains, shared by the definitions (@loss) and the functions.
 EPSILON_DOMAIN = D.Interval(-1.0, D.BIG)  # poly1_cross_entropy: epsilon >= -1
 Q_DOMAIN = D.Interval(0.0, 1.0, low_closed=False)  # generalized_cross_entropy: q in (0, 1]
 MARGIN_POWERS = (1, 2)
@@ -168,6 +171,59 @@ def _label_smoothing(loss, label_smoothing):
 # -- cross-entropy -------------------------------------------------------------
 
 
+# -- registry metadata shared by several definitions ---------------------------
+
+_CLASS_WEIGHT = Param("class_weight", D.NONNEGATIVE,
+                      "optional length-C per-class weights (PyTorch's weight)", kind="array")
+
+
+_IGNORE = Param("ignore_index", None, "label whose samples are left out of the loss and the mean", kind="int")
+
+
+_SMOOTHING = Param("label_smoothing", D.UNIT, "mass spread uniformly over the C classes")
+
+
+def _one_hot_mask(y, num_classes):
+    """(N,) labels -> (N, C) booleans; C is not in the target, so it is given
+    (default 4, the property suite's class count) or the largest label + 1."""
+    y = np.asarray(y)
+    c = max(num_classes, int(y.max()) + 1 if y.size else 0)
+    return np.arange(c)[None, :] == y[:, None]
+
+
+def _best_log_probabilities(y, num_classes=4):
+    """Log-probabilities with log p_y = 0 (the loss's minimum) and -50 elsewhere."""
+    return np.where(_one_hot_mask(y, num_classes), 0.0, -50.0)
+
+
+def _best_scores(y, num_classes=4):
+    """Scores with the label's 10 above every other: zero hinge loss for margin < 10."""
+    return 10.0 * _one_hot_mask(y, num_classes)
+
+
+@loss(
+    aliases=("softmax_cross_entropy", "categorical_cross_entropy"),
+    task="multiclass",
+    kind="class_axis",
+    input_space="logit",
+    link="identity",
+    summary="Softmax cross-entropy (log loss) on logits; the default for multiclass classification.",
+    estimates="class probabilities",
+    input_domain=D.REAL,
+    target_domain=D.CLASS_INDEX,
+    params=(_CLASS_WEIGHT, _IGNORE, _SMOOTHING),
+    minimum=0.0,
+    best_input=None,
+    param_grid=({"label_smoothing": 0.1},),
+    peers=("torch.nn.functional.cross_entropy", "sklearn.metrics.log_loss (on softmax(input))"),
+    references=(
+        "Cox, D. R. (1958). The regression analysis of binary sequences. J. R. Stat. Soc. B 20(2).",
+        "Szegedy, C. et al. (2016). Rethinking the Inception Architecture for Computer Vision. CVPR (label smoothing).",
+    ),
+    notes="Also takes class-probability targets of the input's shape. A proper scoring rule. 'mean' with "
+          "class_weight divides by the summed class weights of the targets (as PyTorch); with probability "
+          "targets by the number of samples.",
+)
 def cross_entropy(
     input, target, *, class_weight=None, ignore_index=-100, label_smoothing=0.0, weight=None, mask=None,
     reduction="mean",
@@ -218,7 +274,7 @@ def cross_entropy(
     xp, z = b.xp, b.input
     cw = b.extras["class_weight"]
     if b.target is None:
-        out = fast.cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction, reference=lambda z: (
+        out = fast.fused_cross_entropy(b, class_weight=cw, label_smoothing=ls, reduction=reduction, reference=lambda z: (
             cross_entropy(z, target, class_weight=class_weight, ignore_index=ignore_index,
                           label_smoothing=label_smoothing, reduction=reduction)))
         if out is not None:
@@ -243,7 +299,8 @@ def cross_entropy(
     return _reduce_class_weighted(b, values, cw_y, reduction)
 
 
-def _cross_entropy_derivatives(raw, target, *, full=False, class_weight=None, ignore_index=-100, label_smoothing=0.0):
+@derivatives_of(cross_entropy)
+def _cross_entropy_derivatives(raw, target, *, full=False, class_weight, ignore_index, label_smoothing):
     r"""Gradient :math:`S p - a` and Hessian :math:`S(\mathrm{diag}\,p - p p^T)`
     where :math:`\ell = -\sum_c a_c \log p_c`, :math:`S = \sum_c a_c`."""
     loss = "cross_entropy"
@@ -274,6 +331,23 @@ def _cross_entropy_derivatives(raw, target, *, full=False, class_weight=None, ig
 # -- negative log-likelihood ---------------------------------------------------
 
 
+@loss(
+    aliases=("nll_loss",),
+    task="multiclass",
+    kind="class_axis",
+    input_space="log-probability",
+    link="identity",
+    summary="Negative log-likelihood of log-probabilities (after log_softmax).",
+    estimates="class probabilities",
+    input_domain=D.NONPOSITIVE,
+    target_domain=D.CLASS_INDEX,
+    params=(_CLASS_WEIGHT, _IGNORE),
+    minimum=0.0,
+    best_input=_best_log_probabilities,
+    peers=("torch.nn.functional.nll_loss",),
+    references=("Fisher, R. A. (1922). On the mathematical foundations of theoretical statistics. Phil. Trans. R. Soc. A 222.",),
+    notes="Linear in its input (Hessian 0). nll(log_softmax(z), y) equals cross_entropy(z, y).",
+)
 def nll(input, target, *, class_weight=None, ignore_index=-100, weight=None, mask=None, reduction="mean"):
     r"""Negative log-likelihood of log-probabilities, :math:`\ell = -w_y\, x_y`.
 
@@ -308,7 +382,8 @@ def nll(input, target, *, class_weight=None, ignore_index=-100, weight=None, mas
     return reduce(b, values, reduction, valid=b.valid, class_weight=cw_y)
 
 
-def _nll_derivatives(raw, target, *, full=False, class_weight=None, ignore_index=-100):
+@derivatives_of(nll)
+def _nll_derivatives(raw, target, *, full=False, class_weight, ignore_index):
     loss = "nll"
     b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, class_weight=class_weight,
                    allow_probabilities=False, input_domain=D.NONPOSITIVE)
@@ -350,6 +425,31 @@ def _focal_batch(loss, input, target, *, alpha, gamma, ignore_index, weight=None
     return b, gamma, scalar, alpha_y
 
 
+@loss(
+    aliases=("multiclass_focal",),
+    task="multiclass",
+    kind="class_axis",
+    input_space="logit",
+    link="identity",
+    summary="Focal loss on softmax probabilities: down-weights easy samples (class imbalance, dense detection).",
+    estimates="a sharpened, not calibrated, class ranking (not a proper scoring rule for gamma > 0)",
+    input_domain=D.REAL,
+    target_domain=D.CLASS_INDEX,
+    params=(
+        Param("alpha", D.BOUNDED_NONNEGATIVE, "None, a scalar, or a length-C per-class weight multiplying the loss",
+              kind="real_or_array"),
+        Param("gamma", D.BOUNDED_NONNEGATIVE, "focusing exponent; 0 gives cross-entropy"),
+        _IGNORE,
+    ),
+    convex=False,
+    hessian_nonnegative=False,
+    minimum=0.0,
+    param_grid=({"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 1.0}, {"gamma": 5.0}, {"alpha": 0.25}),
+    references=("Lin, T.-Y., Goyal, P., Girshick, R., He, K., Dollar, P. (2017). Focal Loss for Dense Object "
+                "Detection. ICCV.",),
+    notes="Not a proper scoring rule: its minimiser is not the class probabilities (gamma > 0); calibrate "
+          "afterwards if probabilities matter. alpha multiplies the loss and is not in the 'mean' denominator.",
+)
 def softmax_focal(input, target, *, alpha=None, gamma=2.0, ignore_index=-100, weight=None, mask=None,
                   reduction="mean"):
     r"""Multiclass (softmax) focal loss on logits (Lin et al. 2017):
@@ -381,7 +481,7 @@ def softmax_focal(input, target, *, alpha=None, gamma=2.0, ignore_index=-100, we
     loss = "softmax_focal"
     b, gamma, scalar, alpha_y = _focal_batch(loss, input, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index,
                                              weight=weight, mask=mask, reduction=reduction)
-    out = fast.softmax_focal(b, alpha_vector=b.extras.get("alpha"), alpha_scalar=scalar, gamma=gamma,
+    out = fast.fused_softmax_focal(b, alpha_vector=b.extras.get("alpha"), alpha_scalar=scalar, gamma=gamma,
                              reduction=reduction, reference=lambda z: softmax_focal(
                                  z, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction))
     if out is not None:
@@ -398,7 +498,8 @@ def softmax_focal(input, target, *, alpha=None, gamma=2.0, ignore_index=-100, we
     return reduce(b, values, reduction, valid=b.valid)
 
 
-def _softmax_focal_derivatives(raw, target, *, full=False, alpha=None, gamma=2.0, ignore_index=-100):
+@derivatives_of(softmax_focal)
+def _softmax_focal_derivatives(raw, target, *, full=False, alpha, gamma, ignore_index):
     r"""With :math:`u = 1 - p_y`, :math:`r = s / u` (-> -1 as u -> 0):
 
     :math:`A = u^\gamma (1 - \gamma p_y r)`, gradient :math:`\alpha_y A\, v`;
@@ -431,6 +532,29 @@ def _softmax_focal_derivatives(raw, target, *, full=False, alpha=None, gamma=2.0
 # -- PolyLoss ----------------------------------------------------------------------
 
 
+@loss(
+    aliases=("poly1", "polyloss"),
+    task="multiclass",
+    kind="class_axis",
+    input_space="logit",
+    link="identity",
+    summary="PolyLoss Poly-1: cross-entropy plus epsilon * (1 - p_t), a tunable first polynomial term.",
+    estimates="class probabilities only at epsilon = 0 (otherwise a reweighted fit)",
+    input_domain=D.REAL,
+    target_domain=D.CLASS_INDEX,
+    params=(
+        Param("epsilon", EPSILON_DOMAIN, "coefficient of the (1 - p_t) term; 0 gives cross-entropy"),
+        _CLASS_WEIGHT, _IGNORE, _SMOOTHING,
+    ),
+    convex=False,
+    hessian_nonnegative=False,
+    minimum=0.0,
+    param_grid=({"epsilon": -1.0}, {"epsilon": 0.0}, {"epsilon": 3.0}, {"label_smoothing": 0.1}),
+    references=("Leng, Z., Tan, M., Liu, C., et al. (2022). PolyLoss: A Polynomial Expansion Perspective of "
+                "Classification Loss Functions. ICLR.",),
+    notes="Convex with a non-negative Hessian diagonal for epsilon in [-1, 1]; not for epsilon > 1. "
+          "epsilon = 0 is exactly cross_entropy (same 'mean' with class_weight).",
+)
 def poly1_cross_entropy(
     input, target, *, epsilon=1.0, class_weight=None, ignore_index=-100, label_smoothing=0.0, weight=None, mask=None,
     reduction="mean",
@@ -487,8 +611,9 @@ def poly1_cross_entropy(
     return _reduce_class_weighted(b, values, cw_y, reduction)
 
 
-def _poly1_cross_entropy_derivatives(raw, target, *, full=False, epsilon=1.0, class_weight=None, ignore_index=-100,
-                                     label_smoothing=0.0):
+@derivatives_of(poly1_cross_entropy)
+def _poly1_cross_entropy_derivatives(raw, target, *, full=False, epsilon, class_weight, ignore_index,
+                                     label_smoothing):
     r"""Cross-entropy's derivatives plus those of :math:`\kappa (1 - p_y)`,
     :math:`\kappa = \epsilon w_y (1-\varepsilon_{ls})`: gradient
     :math:`\kappa p_y v`, Hessian :math:`\kappa p_y (\mathrm{diag}\,p - pp^T - vv^T)`."""
@@ -531,6 +656,34 @@ def _margin_batch(loss, input, target, *, p, margin, class_weight, ignore_index,
     return b, p, hot, zm, active, cw_y
 
 
+@loss(
+    aliases=("multi_margin_loss", "multiclass_hinge"),
+    task="multiclass",
+    kind="class_axis",
+    input_space="score",
+    link="identity",
+    summary="Multi-class hinge (Weston-Watkins): penalise every class scoring within margin of the label.",
+    estimates="the most probable class (mode); scores are not probabilities",
+    input_domain=D.REAL,
+    target_domain=D.CLASS_INDEX,
+    params=(
+        Param("p", MARGIN_POWERS, "1 (hinge) or 2 (squared hinge)", kind="choice"),
+        Param("margin", D.BOUNDED_NONNEGATIVE, "required gap between the label's score and the others"),
+        _CLASS_WEIGHT, _IGNORE,
+    ),
+    minimum=0.0,
+    best_input=_best_scores,
+    param_grid=({"p": 2}, {"margin": 0.5}, {"p": 2, "margin": 2.0}),
+    peers=("torch.nn.functional.multi_margin_loss",),
+    references=(
+        "Weston, J. & Watkins, C. (1999). Support Vector Machines for Multi-Class Pattern Recognition. ESANN.",
+        "Crammer, K. & Singer, Y. (2001). On the Algorithmic Implementation of Multiclass Kernel-based Vector "
+        "Machines. JMLR 2.",
+    ),
+    notes="Piecewise: Hessian 0 for p=1, piecewise constant for p=2 (derivatives at kinks are those of "
+          "PyTorch: 0). 'mean' with class_weight divides by the number of samples (as PyTorch), not by the "
+          "class weights.",
+)
 def multi_margin(input, target, *, p=1, margin=1.0, class_weight=None, ignore_index=-100, weight=None, mask=None,
                  reduction="mean"):
     r"""Multi-class hinge loss (Weston & Watkins form) on scores:
@@ -566,7 +719,8 @@ def multi_margin(input, target, *, p=1, margin=1.0, class_weight=None, ignore_in
     return reduce(b, values, reduction, valid=b.valid)
 
 
-def _multi_margin_derivatives(raw, target, *, full=False, p=1, margin=1.0, class_weight=None, ignore_index=-100):
+@derivatives_of(multi_margin)
+def _multi_margin_derivatives(raw, target, *, full=False, p, margin, class_weight, ignore_index):
     r"""Piecewise: with :math:`a_i = [\mathrm{margin} - x_y + x_i > 0]` (i != y),
     :math:`k = w_y / C`: p=1 gradient :math:`k(a - e_y \sum a)`, Hessian 0;
     p=2 gradient :math:`2k(z_+ - e_y \sum z_+)`, Hessian
@@ -603,6 +757,27 @@ def _multi_margin_derivatives(raw, target, *, full=False, p=1, margin=1.0, class
 # -- generalized cross-entropy -------------------------------------------------------
 
 
+@loss(
+    aliases=("gce",),
+    task="multiclass",
+    kind="class_axis",
+    input_space="logit",
+    link="identity",
+    summary="(1 - p_y^q) / q: between cross-entropy (q -> 0) and MAE on probabilities (q = 1); noisy labels.",
+    estimates="the most probable class; not calibrated probabilities (not a proper scoring rule for q > 0)",
+    input_domain=D.REAL,
+    target_domain=D.CLASS_INDEX,
+    params=(Param("q", Q_DOMAIN, "Box-Cox exponent; q -> 0 cross-entropy, q = 1 MAE"), _IGNORE),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    minimum=0.0,
+    param_grid=({"q": 1.0}, {"q": 0.1}, {"q": 1e-4}),
+    references=("Zhang, Z. & Sabuncu, M. R. (2018). Generalized Cross Entropy Loss for Training Deep Neural "
+                "Networks with Noisy Labels. NeurIPS.",),
+    notes="Bounded by 1/q, hence robust to mislabelled samples (noise-tolerant at q = 1, MAE); converges "
+          "slower than cross-entropy. Not a proper scoring rule.",
+)
 def generalized_cross_entropy(input, target, *, q=0.7, ignore_index=-100, weight=None, mask=None, reduction="mean"):
     r"""Generalized cross-entropy (Zhang & Sabuncu 2018), robust to noisy labels:
 
@@ -633,10 +808,10 @@ def generalized_cross_entropy(input, target, *, q=0.7, ignore_index=-100, weight
     return reduce(b, -xp.expm1(q * s) / q, reduction, valid=b.valid)
 
 
-def _generalized_cross_entropy_derivatives(raw, target, *, full=False, q=0.7, ignore_index=-100):
+@derivatives_of(generalized_cross_entropy)
+def _generalized_cross_entropy_derivatives(raw, target, *, full=False, q, ignore_index):
     r"""Gradient :math:`p_y^q v`; Hessian :math:`p_y^q (\mathrm{diag}\,p - pp^T - q v v^T)`."""
     loss = "generalized_cross_entropy"
-    q = check_param(loss, "q", q, Q_DOMAIN)
     b = class_axis(loss, raw, target, input_name="raw", ignore_index=ignore_index, allow_probabilities=False)
     full = _check_full(loss, full, b.input)
     xp, z = b.xp, b.input

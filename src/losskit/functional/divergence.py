@@ -11,6 +11,7 @@ from .. import domains as D
 from .._array import log_softmax, xlogy
 from .._reduce import reduce
 from .._validate import Batch, check_bool, class_axis
+from ..registry import Param, derivatives_of, loss
 
 __all__ = ["kl_div", "js_div"]
 
@@ -28,6 +29,23 @@ def _distribution_batch(loss, input, target, *, weight, mask, reduction, target_
     )
 
 
+@loss(
+    aliases=("kl_divergence",),
+    task="distribution",
+    kind="class_axis",
+    input_space="log-probability",
+    link="log_softmax",
+    summary="KL(target || input) per sample; distillation and matching a target distribution.",
+    estimates="the target distribution",
+    input_domain=D.NONPOSITIVE,
+    target_domain=D.UNIT,
+    params=(Param("log_target", None, "target holds log-probabilities", kind="bool"),),
+    minimum=0.0,
+    param_grid=(),
+    peers=('torch.nn.functional.kl_div(reduction="batchmean")', "scipy.stats.entropy(target, p)"),
+    references=("Kullback, S. & Leibler, R. A. (1951). On Information and Sufficiency. Ann. Math. Statist. 22(1).",),
+    notes="'mean' is the per-sample mean (PyTorch's 'batchmean'), not the mean over elements.",
+)
 def kl_div(input, target, *, log_target=False, weight=None, mask=None, reduction="mean"):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(t \,\|\, p) = \sum_c t_c (\log t_c - \log p_c)`.
 
@@ -66,7 +84,8 @@ def kl_div(input, target, *, log_target=False, weight=None, mask=None, reduction
     return reduce(b, per, reduction)
 
 
-def _kl_div_derivatives(raw, target, *, log_target=False, full=False):
+@derivatives_of(kl_div)
+def _kl_div_derivatives(raw, target, *, log_target, full=False):
     check_bool("kl_div", "log_target", log_target)
     b = _distribution_batch(
         "kl_div", raw, target, weight=None, mask=None, reduction="none",
@@ -87,6 +106,20 @@ def _kl_div_derivatives(raw, target, *, log_target=False, full=False):
     return b.out(grad), b.out(hess)
 
 
+@loss(
+    aliases=("jensen_shannon",),
+    task="distribution",
+    kind="class_axis",
+    input_space="probability",
+    summary="Symmetric, bounded (by log 2) divergence between two distributions.",
+    estimates="the target distribution",
+    input_domain=D.UNIT,
+    target_domain=D.UNIT,
+    convex=True,
+    best_input=lambda t: t,
+    peers=("scipy.spatial.distance.jensenshannon(p, q) ** 2",),
+    references=("Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Trans. Inf. Theory 37(1).",),
+)
 def js_div(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Jensen-Shannon divergence between two distributions, in nats:
 

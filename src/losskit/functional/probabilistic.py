@@ -10,9 +10,11 @@ Gaussian predictive distribution whose mean is ``input`` and whose variance or
 standard deviation is given as a third array; their raw input is the mean
 itself.
 
-Every function follows the contract of DESIGN.md. Each has a private
-``_<name>_derivatives(raw, target, *, full=False, **params)`` returning the
-per-element gradient and Hessian with respect to the raw input, in closed form.
+Every function follows the contract of DESIGN.md. Each is defined once:
+``@loss(...)`` above the function holds its registry metadata (parameter
+defaults come from the signature), and the function marked
+``@derivatives_of(<loss>)`` returns the per-element gradient and Hessian with
+respect to the raw input, in closed form.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from .. import domains as D
 from .._array import erf_erfc, safe_pow, xlogy
 from .._reduce import reduce
 from .._validate import check_bool, check_param, check_values, elementwise
+import numpy as np
+from ..registry import Param, derivatives_of, loss
 
 __all__ = ["poisson_nll", "gamma_deviance", "tweedie_deviance", "gaussian_nll", "crps_gaussian"]
 
@@ -51,6 +55,47 @@ def _poisson_params(log_input, full, eps):
     return log_input, full, eps
 
 
+# -- registry metadata shared by several definitions ---------------------------
+
+_MCCULLAGH_NELDER = "McCullagh, P. & Nelder, J. A. (1989). Generalized Linear Models, 2nd ed. Chapman & Hall."
+
+
+def _identity(y):
+    return y
+
+
+def _log_mean(y):
+    """The log-mean that minimises the Poisson NLL: log(y) (-inf, not attained, at y = 0)."""
+    with np.errstate(divide="ignore"):
+        return np.log(y)
+
+
+@loss(
+    aliases=("poisson_nll_loss",),
+    task="count",
+    input_space="log-mean (the mean if log_input=False)",
+    summary="Poisson negative log-likelihood for counts; takes the log of the mean, like PyTorch.",
+    estimates="mean",
+    input_domain=D.REAL,
+    target_domain=D.NONNEGATIVE,
+    params=(
+        Param("log_input", doc="input is the log of the mean (True) or the mean itself (False)", kind="bool"),
+        Param("full", doc="add the Stirling approximation of log(target!)", kind="bool"),
+        Param("eps", D.NONNEGATIVE, "added to the mean inside the log when log_input=False"),
+    ),
+    link="identity",
+    raw_domain=D.REAL,
+    minimum=None,
+    best_input=_log_mean,
+    peers=("torch.nn.functional.poisson_nll_loss",),
+    references=(_MCCULLAGH_NELDER + " Ch. 6, log-linear models.",),
+    notes="The function also takes full=False (add the Stirling term of log y!, as PyTorch); it is not a "
+        "registry Param because `full` is the derivatives protocol's own keyword (full Hessian matrix), and "
+        "it changes no derivative. Convexity and the non-negative Hessian hold for log_input=True (the "
+        "default) and for eps=0; with log_input=False and eps>0 the Hessian in raw=log(mean) is negative "
+        "where mean < sqrt(target*eps) - eps. An input of +1e4 (a mean of e^10000) overflows to inf, as the "
+        "true value does.",
+)
 def poisson_nll(input, target, *, log_input=True, full=False, eps=1e-8, weight=None, mask=None, reduction="mean"):
     r"""Poisson negative log-likelihood of counts ``target`` under mean :math:`\mu`.
 
@@ -109,7 +154,8 @@ def poisson_nll(input, target, *, log_input=True, full=False, eps=1e-8, weight=N
     return reduce(b, loss, reduction)
 
 
-def _poisson_nll_derivatives(raw, target, *, log_input=True, eps=1e-8, full=False):
+@derivatives_of(poisson_nll)
+def _poisson_nll_derivatives(raw, target, *, log_input, eps, full=False):
     # ``full`` is accepted once: for the loss it adds a constant (the Stirling
     # term), for the derivatives protocol it asks for a full Hessian matrix; an
     # elementwise loss has neither effect, so the result never depends on it.
@@ -140,6 +186,20 @@ def _gamma_unit(xp, mu, y):
     return xp.where(near, close, far)
 
 
+@loss(
+    aliases=("mean_gamma_deviance",),
+    task="positive",
+    input_space="mean",
+    summary="Gamma deviance for positive, skewed targets with constant coefficient of variation; scale-free.",
+    estimates="mean",
+    input_domain=D.POSITIVE,
+    target_domain=D.POSITIVE,
+    link="exp",
+    raw_domain=D.REAL,
+    best_input=_identity,
+    peers=("sklearn.metrics.mean_gamma_deviance", "sklearn.metrics.mean_tweedie_deviance"),
+    references=(_MCCULLAGH_NELDER + " Ch. 8, models with constant coefficient of variation.",),
+)
 def gamma_deviance(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Gamma deviance of a positive mean :math:`\mu` against a positive target.
 
@@ -178,6 +238,7 @@ def gamma_deviance(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, 2.0 * _gamma_unit(b.xp, b.input, b.target), reduction)
 
 
+@derivatives_of(gamma_deviance)
 def _gamma_deviance_derivatives(raw, target, *, full=False):
     b = elementwise("gamma_deviance", raw, target, input_name="raw", target_domain=D.POSITIVE)
     xp = b.xp
@@ -257,6 +318,38 @@ def _tweedie_unit(xp, mu, y, p):
     return xp.maximum(2.0 * d, zero)
 
 
+@loss(
+    aliases=("mean_tweedie_deviance",),
+    task="positive",
+    input_space="mean",
+    summary="Tweedie deviance, variance proportional to mean^power: 1 < power < 2 for non-negative data "
+        "with exact zeros; power 0, 1, 2 give squared error, Poisson and Gamma.",
+    estimates="mean",
+    input_domain=D.POSITIVE,
+    target_domain=D.NONNEGATIVE,
+    params=(Param("power", POWER_DOMAIN, "Tweedie power p (<= 0 or >= 1): variance proportional to mean^p"),),
+    link="exp",
+    raw_domain=D.REAL,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_identity,
+    param_grid=({"power": 0.0}, {"power": 1.0}, {"power": 1.2}, {"power": 2.0}, {"power": 3.0}),
+    peers=(
+        "sklearn.metrics.mean_tweedie_deviance",
+        "sklearn.metrics.mean_poisson_deviance",  # at power=1
+        "sklearn.metrics.mean_gamma_deviance",  # at power=2
+    ),
+    references=(
+        "Jørgensen, B. (1987). Exponential dispersion models. J. R. Statist. Soc. B 49(2), 127-162.",
+        "Tweedie, M. C. K. (1984). An index which distinguishes between some important exponential "
+        "families. Proc. Indian Statistical Institute Golden Jubilee Int. Conf., 579-604.",
+        _MCCULLAGH_NELDER,
+    ),
+    notes="Domains depend on power: p < 0: target real, input > 0; p = 0: both real; 1 <= p < 2: "
+        "target >= 0, input > 0; p >= 2: both > 0; 0 < p < 1 is an error. Convex in raw = log(mean) "
+        "with a non-negative Hessian for 1 <= p <= 2 (the default); the flags are False because "
+        "p < 1 and p > 2 are not.",
+)
 def tweedie_deviance(input, target, *, power=1.5, weight=None, mask=None, reduction="mean"):
     r"""Tweedie deviance with power :math:`p` of a mean :math:`\mu` against ``target``.
 
@@ -314,7 +407,8 @@ def tweedie_deviance(input, target, *, power=1.5, weight=None, mask=None, reduct
     return reduce(b, _tweedie_unit(xp, b.input, b.target, p), reduction)
 
 
-def _tweedie_deviance_derivatives(raw, target, *, power=1.5, full=False):
+@derivatives_of(tweedie_deviance)
+def _tweedie_deviance_derivatives(raw, target, *, power, full=False):
     p = _check_power(power)
     _, tg_dom, when = _tweedie_domains(p)
     b = elementwise("tweedie_deviance", raw, target, input_name="raw")
@@ -341,6 +435,32 @@ def _gaussian_batch(input, target, var, eps, weight, mask, reduction, input_name
     return b, b.xp.maximum(v, eps)
 
 
+@loss(
+    aliases=("gaussian_nll_loss",),
+    task="probabilistic",
+    input_space="mean (with the variance as a third array)",
+    summary="Gaussian negative log-likelihood: predict a mean and a variance per element.",
+    estimates="mean and variance",
+    input_domain=D.REAL,
+    target_domain=D.REAL,
+    params=(
+        Param("full", doc="add the constant 0.5 log(2 pi)", kind="bool"),
+        Param("eps", D.BOUNDED_POSITIVE, "smallest variance used (var is clamped to it)"),
+    ),
+    extra_inputs={"var": D.NONNEGATIVE},
+    link="identity",
+    minimum=None,
+    best_input=_identity,
+    peers=("torch.nn.functional.gaussian_nll_loss",),
+    references=(
+        "Nix, D. A. & Weigend, A. S. (1994). Estimating the mean and variance of the target probability "
+        "distribution. Proc. IEEE ICNN'94, 55-60.",
+    ),
+    notes="The function also takes full=False (add 0.5 log(2 pi), as PyTorch); it is not a registry Param "
+        "because `full` is the derivatives protocol's own keyword, and it changes no derivative. "
+        "Derivatives are with respect to the mean, var passed as a keyword. var must have the input's "
+        "shape (no broadcasting) and be >= 0, without NaN.",
+)
 def gaussian_nll(input, target, var, *, full=False, eps=1e-6, weight=None, mask=None, reduction="mean"):
     r"""Gaussian negative log-likelihood of ``target`` under :math:`N(\mu, \sigma^2)`.
 
@@ -389,7 +509,8 @@ def gaussian_nll(input, target, var, *, full=False, eps=1e-6, weight=None, mask=
     return reduce(b, loss, reduction)
 
 
-def _gaussian_nll_derivatives(raw, target, var, *, full=False, eps=1e-6):
+@derivatives_of(gaussian_nll)
+def _gaussian_nll_derivatives(raw, target, var, *, full=False, eps):
     # ``full`` is accepted once: the loss's constant term and the protocol's
     # "full Hessian matrix" both leave these elementwise derivatives unchanged.
     check_bool("gaussian_nll", "full", bool(full))
@@ -416,6 +537,30 @@ def _crps_batch(input, target, std, weight, mask, reduction, input_name="input")
     return b, b.extras["std"]
 
 
+@loss(
+    aliases=("crps_normal",),
+    task="probabilistic",
+    input_space="mean (with the standard deviation as a third array)",
+    summary="Continuous ranked probability score of a Gaussian forecast: proper, in target units, linear tails.",
+    estimates="mean and standard deviation of a Gaussian forecast",
+    input_domain=D.REAL,
+    target_domain=D.REAL,
+    extra_inputs={"std": D.POSITIVE},
+    link="identity",
+    robust=True,
+    notes="A strictly proper score. For a fixed std the best input lies between the median of the target "
+        "(std -> 0, where CRPS tends to the absolute error) and its mean (std -> inf). The normal CDF is "
+        "computed from Cody's (1969) rational approximations (the array API has no erf).",
+    minimum=None,
+    best_input=_identity,
+    peers=("scipy.integrate.quad", "scipy.stats.norm.cdf"),
+    references=(
+        "Gneiting, T. & Raftery, A. E. (2007). Strictly proper scoring rules, prediction, and estimation. "
+        "J. Amer. Statist. Assoc. 102(477), 359-378.",
+        "Cody, W. J. (1969). Rational Chebyshev approximations for the error function. Math. Comp. 23(107), "
+        "631-637.",
+    ),
+)
 def crps_gaussian(input, target, std, *, weight=None, mask=None, reduction="mean"):
     r"""Continuous ranked probability score of :math:`N(\mu, \sigma^2)` at ``target``.
 
@@ -463,6 +608,7 @@ def crps_gaussian(input, target, std, *, weight=None, mask=None, reduction="mean
     return reduce(b, loss, reduction)
 
 
+@derivatives_of(crps_gaussian)
 def _crps_gaussian_derivatives(raw, target, std, *, full=False):
     b, s = _crps_batch(raw, target, std, None, None, "none", input_name="raw")
     e, pdf = _crps_parts(b.xp, b.input, b.target, s)

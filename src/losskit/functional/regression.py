@@ -2,8 +2,9 @@
 
 Every function follows the contract of DESIGN.md:
 ``name(input, target, *, <parameters>, weight=None, mask=None, reduction="mean")``.
-Each pointwise loss has a private ``_<name>_derivatives(raw, target, *, full,
-**params)`` returning the per-element gradient and Hessian with respect to the
+Each loss is defined once here: ``@loss(...)`` above the function holds its
+registry metadata (parameter defaults come from the signature), and the
+function marked ``@derivatives_of(<loss>)`` returns the per-element gradient and Hessian with respect to the
 raw input (the prediction itself, or the log of the mean for the Poisson,
 Gamma and Tweedie deviances); the registry exposes them as
 ``losskit.get(name).gradient`` / ``.hessian``.
@@ -33,6 +34,7 @@ from .._array import (
 from .._reduce import reduce
 from .._validate import check_param, check_reduction, elementwise
 from ..kernels import elementwise as fast_elementwise
+from ..registry import Param, derivatives_of, loss
 
 __all__ = [
     "mse",
@@ -57,6 +59,31 @@ __all__ = [
 ]
 
 
+# -- registry metadata shared by several definitions ---------------------------
+
+_IDENTITY = lambda y: y
+
+
+_ZHANG = ("Zhang, Z. (1997). Parameter estimation techniques: a tutorial with application to conic "
+          "fitting. Image and Vision Computing 15(1), 59-76.")
+
+
+_HOLLAND_WELSCH = ("Holland, P. W. & Welsch, R. E. (1977). Robust regression using iteratively reweighted "
+                   "least-squares. Communications in Statistics - Theory and Methods 6(9), 813-827.")
+
+
+_M_SCALE = "scale of the residual: rho(r) ~ r^2/2 for |r| << c"
+
+
+@loss(
+    aliases=("l2", "mean_squared_error"),
+    task="regression",
+    input_space="prediction",
+    summary="Squared error; the default for regression with light-tailed noise.",
+    estimates="mean",
+    peers=("torch.nn.functional.mse_loss", "sklearn.metrics.mean_squared_error"),
+    references=("Legendre (1805); Gauss (1809): least squares.",),
+)
 def mse(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean squared error, :math:`\ell = (x - y)^2`.
 
@@ -77,19 +104,30 @@ def mse(input, target, *, weight=None, mask=None, reduction="mean"):
     2.0
     """
     b = elementwise("mse", input, target, weight=weight, mask=mask, reduction=reduction)
-    out = fast_elementwise.mse(b, reduction=reduction, reference=lambda z: mse(z, target, reduction=reduction))
+    out = fast_elementwise.fused_mse(b, reduction=reduction, reference=lambda z: mse(z, target, reduction=reduction))
     if out is not None:
         return out
     r = b.input - b.target
     return reduce(b, r * r, reduction)
 
 
+@derivatives_of(mse)
 def _mse_derivatives(raw, target, *, full=False):
     b = elementwise("mse", raw, target, input_name="raw")
     r = b.input - b.target
     return b.out(2.0 * r), b.out(2.0 * b.xp.ones_like(r))
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Quadratic near zero, linear beyond delta: robust to outliers, smooth at zero.",
+    estimates="between the mean and the median (a Huber M-estimate)",
+    params=(Param("delta", D.POSITIVE, "residual size where the loss turns from quadratic to linear"),),
+    robust=True,
+    peers=("torch.nn.functional.huber_loss",),
+    references=("Huber, P. J. (1964). Robust Estimation of a Location Parameter. Ann. Math. Statist. 35(1).",),
+)
 def huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean"):
     r"""Huber loss: quadratic for small residuals, linear beyond ``delta``.
 
@@ -106,7 +144,7 @@ def huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean")
     """
     delta = check_param("huber", "delta", delta, D.POSITIVE)
     b = elementwise("huber", input, target, weight=weight, mask=mask, reduction=reduction)
-    out = fast_elementwise.huber(b, delta=delta, reduction=reduction, reference=lambda z: (
+    out = fast_elementwise.fused_huber(b, delta=delta, reduction=reduction, reference=lambda z: (
         huber(z, target, delta=delta, reduction=reduction)))
     if out is not None:
         return out
@@ -116,8 +154,8 @@ def huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean")
     return reduce(b, small * (a - 0.5 * small), reduction)
 
 
-def _huber_derivatives(raw, target, *, delta=1.0, full=False):
-    delta = check_param("huber", "delta", delta, D.POSITIVE)
+@derivatives_of(huber)
+def _huber_derivatives(raw, target, *, delta, full=False):
     b = elementwise("huber", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -146,6 +184,18 @@ def _aggregate_mean(b, values, reduction, name, per_element):
 # -- absolute and root-mean-square errors ------------------------------------
 
 
+@loss(
+    aliases=("l1", "mean_absolute_error"),
+    task="regression",
+    input_space="prediction",
+    summary="Absolute error; robust to outliers, estimates the median. Hessian is 0.",
+    estimates="median",
+    robust=True,
+    best_input=_IDENTITY,
+    peers=("torch.nn.functional.l1_loss", "sklearn.metrics.mean_absolute_error"),
+    references=("Laplace (1774); Koenker & Bassett (1978). Regression Quantiles. Econometrica 46(1).",),
+    notes="Zero Hessian everywhere: second-order boosting needs a surrogate Hessian.",
+)
 def mae(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean absolute error (L1), :math:`\ell = |x - y|`.
 
@@ -176,12 +226,25 @@ def mae(input, target, *, weight=None, mask=None, reduction="mean"):
 l1 = mae
 
 
+@derivatives_of(mae)
 def _mae_derivatives(raw, target, *, full=False):
     b = elementwise("mae", raw, target, input_name="raw")
     r = b.input - b.target
     return b.out(b.xp.sign(r)), b.out(b.xp.zeros_like(r))
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Square root of the (weighted) mean squared error; in the target's units.",
+    estimates="mean",
+    kind="aggregate",
+    best_input=_IDENTITY,
+    peers=("sklearn.metrics.root_mean_squared_error",),
+    references=("Hyndman, R. J. & Koehler, A. B. (2006). Another look at measures of forecast accuracy. "
+                "International Journal of Forecasting 22(4).",),
+    notes="Defined on the whole batch: only reduction='mean'; per-element values are mse(reduction='none').",
+)
 def rmse(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Root mean squared error, :math:`\sqrt{\sum_i w_i m_i (x_i - y_i)^2 / \sum_i w_i m_i}`.
 
@@ -209,6 +272,19 @@ def rmse(input, target, *, weight=None, mask=None, reduction="mean"):
 # -- smooth approximations of L1 ----------------------------------------------
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Fast R-CNN smooth L1: quadratic below beta, then |r| - beta/2 (slope 1); beta=0 is L1.",
+    estimates="between the mean and the median (a Huber M-estimate with delta=beta)",
+    params=(Param("beta", D.NONNEGATIVE_SCALE, "residual size where the loss turns from quadratic to linear"),),
+    robust=True,
+    best_input=_IDENTITY,
+    param_grid=({"beta": 0.0}, {"beta": 0.1}, {"beta": 5.0}),
+    peers=("torch.nn.functional.smooth_l1_loss",),
+    references=("Girshick, R. (2015). Fast R-CNN. ICCV.",),
+    notes="Equals huber(delta=beta) / beta.",
+)
 def smooth_l1(input, target, *, beta=1.0, weight=None, mask=None, reduction="mean"):
     r"""Smooth L1 loss (Fast R-CNN form).
 
@@ -239,8 +315,8 @@ def smooth_l1(input, target, *, beta=1.0, weight=None, mask=None, reduction="mea
     return reduce(b, (s / beta) * (a - 0.5 * s), reduction)
 
 
-def _smooth_l1_derivatives(raw, target, *, beta=1.0, full=False):
-    beta = check_param("smooth_l1", "beta", beta, D.NONNEGATIVE_SCALE)
+@derivatives_of(smooth_l1)
+def _smooth_l1_derivatives(raw, target, *, beta, full=False):
     b = elementwise("smooth_l1", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -252,6 +328,20 @@ def _smooth_l1_derivatives(raw, target, *, beta=1.0, full=False):
     return b.out(g), b.out(h)
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Smooth Huber: delta^2 (sqrt(1 + (r/delta)^2) - 1); quadratic near 0, ~delta |r| far out.",
+    estimates="between the mean and the median (a smooth Huber-type M-estimate)",
+    params=(Param("delta", D.SCALE, "residual size where the loss turns from quadratic to linear"),),
+    robust=True,
+    best_input=_IDENTITY,
+    param_grid=({"delta": 0.1}, {"delta": 5.0}),
+    peers=("scipy.special.pseudo_huber",),
+    references=("Charbonnier, P., Blanc-Feraud, L., Aubert, G. & Barlaud, M. (1997). Deterministic "
+                "edge-preserving regularization in computed imaging. IEEE Trans. Image Processing 6(2).",
+                "Hartley, R. & Zisserman, A. (2003). Multiple View Geometry, 2nd ed., Appendix 6.8."),
+)
 def pseudo_huber(input, target, *, delta=1.0, weight=None, mask=None, reduction="mean"):
     r"""Pseudo-Huber loss, :math:`\ell = \delta^2\left(\sqrt{1 + (r/\delta)^2} - 1\right)`, :math:`r = x - y`.
 
@@ -305,8 +395,8 @@ def _pseudo_huber_parts(xp, a, delta: float):
     return a_s, a_s / delta, a_l, xp.sqrt(1.0 + u * u) - u
 
 
-def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
-    delta = check_param("pseudo_huber", "delta", delta, D.SCALE)
+@derivatives_of(pseudo_huber)
+def _pseudo_huber_derivatives(raw, target, *, delta, full=False):
     b = elementwise("pseudo_huber", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -314,6 +404,19 @@ def _pseudo_huber_derivatives(raw, target, *, delta=1.0, full=False):
     return b.out(r * ih), b.out(ih * ih * ih)
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Smooth L1: sqrt(r^2 + eps^2) - eps (the -eps puts the minimum at 0).",
+    estimates="approximately the median (a smooth L1)",
+    params=(Param("eps", D.SCALE, "smoothing width around r = 0"),),
+    robust=True,
+    best_input=_IDENTITY,
+    param_grid=({"eps": 0.1}, {"eps": 1.0}),
+    references=("Charbonnier, P., Blanc-Feraud, L., Aubert, G. & Barlaud, M. (1997). Deterministic "
+                "edge-preserving regularization in computed imaging. IEEE Trans. Image Processing 6(2).",),
+    notes="Equals pseudo_huber(delta=eps) / eps and barron(alpha=1, scale=eps) * eps.",
+)
 def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="mean"):
     r"""Charbonnier loss (L1-L2), :math:`\ell = \sqrt{r^2 + \varepsilon^2} - \varepsilon`, :math:`r = x - y`.
 
@@ -342,8 +445,8 @@ def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="m
     return reduce(b, a_s * t_s / (1.0 + sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
 
 
-def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
-    eps = check_param("charbonnier", "eps", eps, D.SCALE)
+@derivatives_of(charbonnier)
+def _charbonnier_derivatives(raw, target, *, eps, full=False):
     b = elementwise("charbonnier", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -352,6 +455,16 @@ def _charbonnier_derivatives(raw, target, *, eps=1e-3, full=False):
     return b.out(xp.sign(r) * (t * ih)), b.out((ih * ih * ih) / eps)
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="log(cosh(r)): ~r^2/2 near 0, ~|r| - log 2 far out; smooth, convex, robust.",
+    estimates="between the mean and the median",
+    robust=True,
+    best_input=_IDENTITY,
+    references=("Saleh, R. A. & Saleh, A. K. Md. E. (2022). Statistical properties of the log-cosh loss "
+                "function used in machine learning. arXiv:2208.04564.",),
+)
 def log_cosh(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Log-cosh loss, :math:`\ell = \log\cosh(x - y)`.
 
@@ -381,6 +494,7 @@ def log_cosh(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, value, reduction)
 
 
+@derivatives_of(log_cosh)
 def _log_cosh_derivatives(raw, target, *, full=False):
     b = elementwise("log_cosh", raw, target, input_name="raw")
     xp = b.xp
@@ -392,6 +506,24 @@ def _log_cosh_derivatives(raw, target, *, full=False):
 # -- logarithmic and relative errors -----------------------------------------
 
 
+@loss(
+    aliases=("mean_squared_log_error",),
+    task="positive",
+    input_space="prediction",
+    summary="Squared error of log(1 + x): relative errors, under-prediction penalised more.",
+    estimates="exp(mean(log(1 + y))) - 1 (a geometric-type mean)",
+    input_domain=D.GREATER_THAN_MINUS_ONE,
+    target_domain=D.GREATER_THAN_MINUS_ONE,
+    raw_domain=D.GREATER_THAN_MINUS_ONE,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    peers=("sklearn.metrics.mean_squared_log_error",),
+    references=("Hyndman, R. J. & Koehler, A. B. (2006). Another look at measures of forecast accuracy. "
+                "International Journal of Forecasting 22(4).",),
+    notes="Not convex in the prediction: the Hessian 2(1 - d)/(1 + x)^2 is negative where "
+          "d = log1p(x) - log1p(y) > 1. Equivalent to mse on log1p-transformed predictions.",
+)
 def msle(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean squared logarithmic error, :math:`\ell = (\log(1 + x) - \log(1 + y))^2`.
 
@@ -417,6 +549,7 @@ def msle(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, d * d, reduction)
 
 
+@derivatives_of(msle)
 def _msle_derivatives(raw, target, *, full=False):
     b = elementwise("msle", raw, target, input_name="raw",
                     input_domain=D.GREATER_THAN_MINUS_ONE, target_domain=D.GREATER_THAN_MINUS_ONE)
@@ -426,6 +559,23 @@ def _msle_derivatives(raw, target, *, full=False):
     return b.out(2.0 * d * inv), b.out(2.0 * (1.0 - d) * inv * inv)
 
 
+@loss(
+    task="positive",
+    input_space="prediction",
+    summary="Square root of the mean squared log error.",
+    estimates="exp(mean(log(1 + y))) - 1 (a geometric-type mean)",
+    input_domain=D.GREATER_THAN_MINUS_ONE,
+    target_domain=D.GREATER_THAN_MINUS_ONE,
+    raw_domain=D.GREATER_THAN_MINUS_ONE,
+    kind="aggregate",
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    peers=("sklearn.metrics.root_mean_squared_log_error",),
+    references=("Hyndman, R. J. & Koehler, A. B. (2006). Another look at measures of forecast accuracy. "
+                "International Journal of Forecasting 22(4).",),
+    notes="Defined on the whole batch: only reduction='mean'; per-element values are msle(reduction='none').",
+)
 def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Root mean squared logarithmic error, :math:`\sqrt{\operatorname{mean}\,(\log(1+x) - \log(1+y))^2}`.
 
@@ -447,6 +597,20 @@ def rmsle(input, target, *, weight=None, mask=None, reduction="mean"):
     return b.out(safe_sqrt(xp, _aggregate_mean(b, d * d, reduction, "rmsle", "msle")))
 
 
+@loss(
+    aliases=("mean_absolute_percentage_error",),
+    task="regression",
+    input_space="prediction",
+    summary="Absolute error relative to |target| (a fraction, not percent); explodes near y = 0.",
+    estimates="a weighted median with weights 1/|y| (biased towards small predictions)",
+    best_input=_IDENTITY,
+    peers=("sklearn.metrics.mean_absolute_percentage_error",),
+    references=("Hyndman, R. J. & Koehler, A. B. (2006). Another look at measures of forecast accuracy. "
+                "International Journal of Forecasting 22(4).",
+                "de Myttenaere, A., Golden, B., Le Grand, B. & Rossi, F. (2016). Mean Absolute Percentage "
+                "Error for regression models. Neurocomputing 192."),
+    notes="|y| is floored at float64 machine epsilon, as in scikit-learn. Zero Hessian everywhere.",
+)
 def mape(input, target, *, weight=None, mask=None, reduction="mean"):
     r"""Mean absolute percentage error, :math:`\ell = |y - x| / \max(|y|, \epsilon)`.
 
@@ -471,6 +635,7 @@ def mape(input, target, *, weight=None, mask=None, reduction="mean"):
     return reduce(b, xp.abs(b.target - b.input) / xp.maximum(xp.abs(b.target), _EPS64), reduction)
 
 
+@derivatives_of(mape)
 def _mape_derivatives(raw, target, *, full=False):
     b = elementwise("mape", raw, target, input_name="raw")
     xp = b.xp
@@ -523,6 +688,22 @@ def _quantile_batch(loss, input, target, levels, *, weight=None, mask=None, redu
     return b, q
 
 
+@loss(
+    aliases=("quantile", "mean_pinball_loss"),
+    task="quantile",
+    input_space="prediction",
+    summary="Quantile (pinball) loss; several quantile levels at once with input of shape target.shape + (Q,).",
+    estimates="quantile (the quantile-level conditional quantile)",
+    params=(Param("quantile", D.OPEN_UNIT,
+                  "quantile level in (0, 1), or a 1-D sequence of Q levels (input then has a trailing axis of Q)",
+                  kind="real_or_array"),),
+    robust=True,
+    best_input=_IDENTITY,
+    param_grid=({"quantile": 0.1}, {"quantile": 0.9}, {"quantile": [0.1, 0.5, 0.9]}),
+    peers=("sklearn.metrics.mean_pinball_loss",),
+    references=("Koenker, R. & Bassett, G. (1978). Regression Quantiles. Econometrica 46(1).",),
+    notes="Gradient 1{x > y} - quantile, choosing -quantile at x == y; Hessian 0.",
+)
 def pinball(input, target, *, quantile=0.5, weight=None, mask=None, reduction="mean"):
     r"""Pinball (quantile) loss, :math:`\ell = \max(q\,r,\ (q - 1)\,r)`, :math:`r = y - x`.
 
@@ -558,7 +739,8 @@ def pinball(input, target, *, quantile=0.5, weight=None, mask=None, reduction="m
     return reduce(b, b.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction)
 
 
-def _pinball_derivatives(raw, target, *, quantile=0.5, full=False):
+@derivatives_of(pinball)
+def _pinball_derivatives(raw, target, *, quantile, full=False):
     levels = _quantile_levels("pinball", "quantile", quantile)
     b, q = _quantile_batch("pinball", raw, target, levels, input_name="raw")
     xp = b.xp
@@ -566,6 +748,17 @@ def _pinball_derivatives(raw, target, *, quantile=0.5, full=False):
     return b.out(above - q), b.out(xp.zeros_like(b.input))
 
 
+@loss(
+    task="quantile",
+    input_space="prediction",
+    summary="Asymmetric squared error |tau - 1{y < x}| (y - x)^2; tau=0.5 is half the squared error.",
+    estimates="expectile (the tau-expectile; tau=0.5: the mean)",
+    params=(Param("tau", D.OPEN_UNIT, "expectile level in (0, 1)"),),
+    best_input=_IDENTITY,
+    param_grid=({"tau": 0.1}, {"tau": 0.9}),
+    references=("Newey, W. K. & Powell, J. L. (1987). Asymmetric Least Squares Estimation and Testing. "
+                "Econometrica 55(4).",),
+)
 def expectile(input, target, *, tau=0.5, weight=None, mask=None, reduction="mean"):
     r"""Expectile (asymmetric least squares) loss, :math:`\ell = |\tau - \mathbb{1}\{y < x\}|\,(y - x)^2`.
 
@@ -594,8 +787,8 @@ def expectile(input, target, *, tau=0.5, weight=None, mask=None, reduction="mean
     return reduce(b, w * (r * r), reduction)
 
 
-def _expectile_derivatives(raw, target, *, tau=0.5, full=False):
-    tau = check_param("expectile", "tau", tau, D.OPEN_UNIT)
+@derivatives_of(expectile)
+def _expectile_derivatives(raw, target, *, tau, full=False):
     b = elementwise("expectile", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -609,6 +802,22 @@ def _expectile_derivatives(raw, target, *, tau=0.5, full=False):
 # overflows (no c^2 and no (r / c)^2 is ever formed for large r / c).
 
 
+@loss(
+    aliases=("tukey_biweight", "bisquare"),
+    task="regression",
+    input_space="prediction",
+    summary="Tukey's biweight: redescending, constant beyond c, so gross outliers have no influence.",
+    estimates="location by a redescending M-estimate (mode-seeking; ignores gross outliers)",
+    params=(Param("c", D.SCALE, _M_SCALE + "; 4.685: 95 % Gaussian efficiency"),),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    param_grid=({"c": 1.0}, {"c": 10.0}),
+    references=("Beaton, A. E. & Tukey, J. W. (1974). The fitting of power series, meaning polynomials, "
+                "illustrated on band-spectroscopic data. Technometrics 16(2).", _HOLLAND_WELSCH, _ZHANG),
+    notes="Non-convex: start from a robust fit (e.g. the median). Hessian (1-s)(1-5s), s = (r/c)^2.",
+)
 def tukey(input, target, *, c=4.685, weight=None, mask=None, reduction="mean"):
     r"""Tukey's biweight (bisquare) loss, redescending.
 
@@ -643,8 +852,8 @@ def tukey(input, target, *, c=4.685, weight=None, mask=None, reduction="mean"):
     return reduce(b, (a * a) * (3.0 - 3.0 * s + s * s) / 6.0, reduction)
 
 
-def _tukey_derivatives(raw, target, *, c=4.685, full=False):
-    c = check_param("tukey", "c", c, D.SCALE)
+@derivatives_of(tukey)
+def _tukey_derivatives(raw, target, *, c, full=False):
     b = elementwise("tukey", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -653,6 +862,20 @@ def _tukey_derivatives(raw, target, *, c=4.685, full=False):
     return b.out(r * (1.0 - s) * (1.0 - s)), b.out((1.0 - s) * (1.0 - 5.0 * s))
 
 
+@loss(
+    aliases=("lorentzian",),
+    task="regression",
+    input_space="prediction",
+    summary="Cauchy/Lorentzian: (c^2/2) log(1 + (r/c)^2); grows logarithmically, redescending influence.",
+    estimates="location by a redescending M-estimate (mode-seeking; ignores gross outliers)",
+    params=(Param("c", D.SCALE, _M_SCALE + "; 2.3849: 95 % Gaussian efficiency"),),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    param_grid=({"c": 0.5}, {"c": 10.0}),
+    references=(_HOLLAND_WELSCH, _ZHANG),
+)
 def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean"):
     r"""Cauchy (Lorentzian) loss, :math:`\rho(r) = \frac{c^2}{2}\log\left(1 + (r/c)^2\right)`, :math:`r = x - y`.
 
@@ -686,8 +909,8 @@ def cauchy(input, target, *, c=2.3849, weight=None, mask=None, reduction="mean")
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
 
 
-def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
-    c = check_param("cauchy", "c", c, D.SCALE)
+@derivatives_of(cauchy)
+def _cauchy_derivatives(raw, target, *, c, full=False):
     b = elementwise("cauchy", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -696,6 +919,22 @@ def _cauchy_derivatives(raw, target, *, c=2.3849, full=False):
     return b.out(r * d), b.out(d * ratio_1p_sq(xp, t, -1.0))
 
 
+@loss(
+    aliases=("leclerc",),
+    task="regression",
+    input_space="prediction",
+    summary="Welsch/Leclerc: (c^2/2)(1 - exp(-(r/c)^2)); bounded, exponentially vanishing influence.",
+    estimates="location by a redescending M-estimate (mode-seeking; ignores gross outliers)",
+    params=(Param("c", D.SCALE, _M_SCALE + "; 2.9846: 95 % Gaussian efficiency"),),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    param_grid=({"c": 0.5}, {"c": 10.0}),
+    references=("Dennis, J. E. & Welsch, R. E. (1978). Techniques for nonlinear least squares and robust "
+                "regression. Communications in Statistics - Simulation and Computation 7(4).",
+                _HOLLAND_WELSCH, _ZHANG),
+)
 def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean"):
     r"""Welsch (Leclerc) loss, :math:`\rho(r) = \frac{c^2}{2}\left(1 - e^{-(r/c)^2}\right)`, :math:`r = x - y`.
 
@@ -730,8 +969,8 @@ def welsch(input, target, *, c=2.9846, weight=None, mask=None, reduction="mean")
     return reduce(b, 0.5 * (r * r) * xp.where(small, k_small, k_large), reduction)
 
 
-def _welsch_derivatives(raw, target, *, c=2.9846, full=False):
-    c = check_param("welsch", "c", c, D.SCALE)
+@derivatives_of(welsch)
+def _welsch_derivatives(raw, target, *, c, full=False):
     b = elementwise("welsch", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -741,6 +980,20 @@ def _welsch_derivatives(raw, target, *, c=2.9846, full=False):
     return b.out(r * e), b.out(e * (1.0 - 2.0 * s))
 
 
+@loss(
+    task="regression",
+    input_space="prediction",
+    summary="Geman-McClure: (r^2/2) / (1 + (r/c)^2); bounded by c^2/2, redescending.",
+    estimates="location by a redescending M-estimate (mode-seeking; ignores gross outliers)",
+    params=(Param("c", D.SCALE, _M_SCALE),),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    param_grid=({"c": 0.5}, {"c": 10.0}),
+    references=("Geman, S. & McClure, D. E. (1987). Statistical methods for tomographic image "
+                "reconstruction. Bulletin of the International Statistical Institute 52(4).", _ZHANG),
+)
 def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="mean"):
     r"""Geman-McClure loss, :math:`\rho(r) = \frac{r^2/2}{1 + (r/c)^2}`, :math:`r = x - y`.
 
@@ -769,8 +1022,8 @@ def geman_mcclure(input, target, *, c=1.0, weight=None, mask=None, reduction="me
     return reduce(b, 0.5 * (r * r) * inv_1p_sq(xp, xp.abs(r) / c), reduction)
 
 
-def _geman_mcclure_derivatives(raw, target, *, c=1.0, full=False):
-    c = check_param("geman_mcclure", "c", c, D.SCALE)
+@derivatives_of(geman_mcclure)
+def _geman_mcclure_derivatives(raw, target, *, c, full=False):
     b = elementwise("geman_mcclure", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
@@ -796,6 +1049,25 @@ def _check_alpha(alpha) -> float:
     return -math.inf if alpha < _ALPHA_MINUS_INF else alpha
 
 
+@loss(
+    aliases=("general_robust", "adaptive_robust"),
+    task="regression",
+    input_space="prediction",
+    summary="Barron's general robust loss: one shape parameter alpha spans L2 (2), "
+            "Charbonnier (1), Cauchy (0), Geman-McClure (-2) and Welsch (-inf).",
+    estimates="mean (alpha=2), ~median (alpha=1), mode-seeking (alpha<=0): set by alpha",
+    params=(Param("alpha", _ALPHA_DOMAIN, "shape in [-inf, inf): smaller is more robust"),
+            Param("scale", D.SCALE, "width of the quadratic bowl around r = 0")),
+    robust=True,
+    convex=False,
+    hessian_nonnegative=False,
+    best_input=_IDENTITY,
+    param_grid=({"alpha": -float("inf")}, {"alpha": -2.0}, {"alpha": 0.0}, {"alpha": 0.5},
+                {"alpha": 2.0}, {"alpha": 4.0}, {"alpha": 1.0, "scale": 0.3}, {"alpha": 1.999, "scale": 2.0}),
+    references=("Barron, J. T. (2019). A General and Adaptive Robust Loss Function. CVPR. arXiv:1701.03077.",),
+    notes="Convex and with a non-negative Hessian only for alpha >= 1 (alpha=2 is the scaled squared "
+          "error, not robust); the flags describe the family as a whole.",
+)
 def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduction="mean"):
     r"""Barron's general and adaptive robust loss.
 
@@ -870,9 +1142,9 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     return reduce(b, value, reduction)
 
 
-def _barron_derivatives(raw, target, *, alpha=1.0, scale=1.0, full=False):
+@derivatives_of(barron)
+def _barron_derivatives(raw, target, *, alpha, scale, full=False):
     alpha = _check_alpha(alpha)
-    scale = check_param("barron", "scale", scale, D.SCALE)
     b = elementwise("barron", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target

@@ -145,7 +145,7 @@ def _count(labels, valid):
     return float(mean_denominator(array_namespace(labels), labels, keep=valid))
 
 
-def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
+def fused_cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
     """Class-index cross-entropy (``b.target is None``); ``class_weight`` is
     the validated per-class tensor or None."""
 
@@ -154,13 +154,13 @@ def cross_entropy(b, *, class_weight, label_smoothing, reduction, reference):
             return _count(labels, valid)
         return float(mean_denominator(array_namespace(labels), labels, weight=class_weight[labels], keep=valid))
 
-    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows", denominator,
+    return _softmax_call("cross_entropy", b, reduction, (class_weight,), "cross_entropy_rows_kernel", denominator,
                          (class_weight, label_smoothing), reference)
 
 
-def softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction, reference):
+def fused_softmax_focal(b, *, alpha_vector, alpha_scalar, gamma, reduction, reference):
     """Softmax focal loss; ``alpha_vector`` the validated per-class tensor or
     None, ``alpha_scalar`` a number or None."""
 
-    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows", _count,
+    return _softmax_call("softmax_focal", b, reduction, (alpha_vector,), "softmax_focal_rows_kernel", _count,
                          (alpha_vector, 1.0 if alpha_scalar is None else alpha_scalar, gamma), reference)

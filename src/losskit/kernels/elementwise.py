@@ -110,7 +110,7 @@ def _gpu_runner(loss, target, reduction, scale, binds):
     return run
 
 
-def binary_cross_entropy_with_logits(b, *, pos_weight, label_smoothing, reduction, reference):
+def fused_binary_cross_entropy_with_logits(b, *, pos_weight, label_smoothing, reduction, reference):
     """``pos_weight``: None, a float, or the validated array (a scalar, or
     one weight per label along the input's last axis)."""
     pw_array = None if pos_weight is None or isinstance(pos_weight, float) else pos_weight
@@ -125,7 +125,7 @@ def binary_cross_entropy_with_logits(b, *, pos_weight, label_smoothing, reductio
         params = np.array([1.0 - label_smoothing, 0.5 * label_smoothing, scale], dtype=dtype)
 
         def run(start, stop, x, y, values, partial, grad):
-            cpu.bce_with_logits(start, stop, x, y, tile, params, values, partial, grad)
+            cpu.bce_with_logits_kernel(start, stop, x, y, tile, params, values, partial, grad)
 
         return run, tile.size
 
@@ -135,7 +135,7 @@ def binary_cross_entropy_with_logits(b, *, pos_weight, label_smoothing, reductio
             pw_array.detach().to(dtype=dtype, device=device).reshape(-1).contiguous()
 
         def run(x, y, scale, loss, grad, want_grad):
-            gpu.bce_with_logits(x, y, pw, label_smoothing, scale, loss, grad, want_grad)
+            gpu.bce_with_logits_kernel(x, y, pw, label_smoothing, scale, loss, grad, want_grad)
 
         return run
 
@@ -174,17 +174,17 @@ def _gpu(kernel_name, *params):
     return bind
 
 
-def sigmoid_focal(b, *, alpha, gamma, reduction, reference):
+def fused_sigmoid_focal(b, *, alpha, gamma, reduction, reference):
     """``alpha``: a float in [0, 1], or None (no class balancing)."""
     use_alpha = alpha is not None
-    kernel = "sigmoid_focal_square" if gamma == 2.0 else "sigmoid_focal"  # the default gamma: no log or exp
+    kernel = "sigmoid_focal_square_kernel" if gamma == 2.0 else "sigmoid_focal_kernel"  # the default gamma: no log or exp
     cpu_bind = _simple(kernel, alpha if use_alpha else 0.0, gamma, float(use_alpha))
-    return _call("sigmoid_focal", b, reduction, (), reference, cpu_bind, _gpu("sigmoid_focal", alpha, gamma))
+    return _call("sigmoid_focal", b, reduction, (), reference, cpu_bind, _gpu("sigmoid_focal_kernel", alpha, gamma))
 
 
-def huber(b, *, delta, reduction, reference):
-    return _call("huber", b, reduction, (), reference, _simple("huber", delta), _gpu("huber", delta))
+def fused_huber(b, *, delta, reduction, reference):
+    return _call("huber", b, reduction, (), reference, _simple("huber_kernel", delta), _gpu("huber_kernel", delta))
 
 
-def mse(b, *, reduction, reference):
-    return _call("mse", b, reduction, (), reference, _simple("mse"), _gpu("mse"))
+def fused_mse(b, *, reduction, reference):
+    return _call("mse", b, reduction, (), reference, _simple("mse_kernel"), _gpu("mse_kernel"))

@@ -17,7 +17,7 @@ kernel compiles once and quickly: its body is the per-element function
 inlined, and each copy of it is costly to compile.
 
 The per-element formulas are those of :mod:`losskit.functional` (``softplus``
-for the logs, the closed-form derivatives of ``_<name>_derivatives``), written
+for the logs, the closed-form derivatives marked ``@derivatives_of``), written
 so that a NaN or inf comes out as the reference gives it: every product the
 reference forms with a possibly infinite factor (``0 * inf``) is formed here
 too, and ``max``/clamps are written as selects that let NaN through (not as
@@ -139,7 +139,7 @@ def _huber_point(x, y, delta, half):
 
 
 @njit(**JIT)
-def bce_with_logits(start, stop, x, y, pos_weight_tile, params, loss, partial, grad):
+def bce_with_logits_kernel(start, stop, x, y, pos_weight_tile, params, loss, partial, grad):
     """``pos_weight_tile``: the positive weight of ``T`` consecutive elements
     (a whole number of label rows), repeated every ``T`` elements (chunks are
     a multiple of ``T``). ``params``: (keep, half_eps, scale), the targets
@@ -168,7 +168,7 @@ def bce_with_logits(start, stop, x, y, pos_weight_tile, params, loss, partial, g
 
 
 @njit(**JIT)
-def sigmoid_focal(start, stop, x, y, params, loss, partial, grad):
+def sigmoid_focal_kernel(start, stop, x, y, params, loss, partial, grad):
     """``params``: (alpha, gamma, use_alpha, scale); alpha_t = 1 where use_alpha is 0."""
     n = x.size
     one = x.dtype.type(1)
@@ -195,7 +195,7 @@ def sigmoid_focal(start, stop, x, y, params, loss, partial, grad):
 
 
 @njit(**JIT)
-def sigmoid_focal_square(start, stop, x, y, params, loss, partial, grad):
+def sigmoid_focal_square_kernel(start, stop, x, y, params, loss, partial, grad):
     """:func:`sigmoid_focal` for gamma = 2 (its ``params[1]`` is not read)."""
     n = x.size
     one = x.dtype.type(1)
@@ -219,7 +219,7 @@ def sigmoid_focal_square(start, stop, x, y, params, loss, partial, grad):
 
 
 @njit(**JIT)
-def huber(start, stop, x, y, params, loss, partial, grad):
+def huber_kernel(start, stop, x, y, params, loss, partial, grad):
     """``params``: (delta, scale)."""
     n = x.size
     half = x.dtype.type(0.5)
@@ -243,7 +243,7 @@ def huber(start, stop, x, y, params, loss, partial, grad):
 
 
 @njit(**JIT)
-def mse(start, stop, x, y, params, loss, partial, grad):
+def mse_kernel(start, stop, x, y, params, loss, partial, grad):
     """(x - y)^2 and 2 (x - y); ``params``: (scale,)."""
     n = x.size
     two_scale = params[0] + params[0]

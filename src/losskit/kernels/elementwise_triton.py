@@ -38,7 +38,7 @@ except ImportError as exc:  # the kernels below stay plain (never called) functi
     def _jit(fn):
         return fn
 
-__all__ = ["BLOCK", "UNAVAILABLE", "bce_with_logits", "huber", "mse", "partial_count", "sigmoid_focal"]
+__all__ = ["BLOCK", "UNAVAILABLE", "bce_with_logits_kernel", "huber_kernel", "mse_kernel", "partial_count", "sigmoid_focal_kernel"]
 
 # 1024 values per program over 8 warps: each thread handles 4 (one 16-byte
 # load per float32 input, two for float64), which keeps the sm_90 build at
@@ -223,7 +223,7 @@ def _run(name, x, target, loss, grad, want_grad, loss_kind, params, *, pos_weigh
         WANT_GRAD=bool(want_grad), BLOCK=BLOCK, num_warps=_NUM_WARPS)
 
 
-def bce_with_logits(x, target, pos_weight, smoothing, scale, loss, grad, want_grad):
+def bce_with_logits_kernel(x, target, pos_weight, smoothing, scale, loss, grad, want_grad):
     """Binary cross-entropy on logits, per element or per block, and its gradient.
 
     Args:
@@ -248,7 +248,7 @@ def bce_with_logits(x, target, pos_weight, smoothing, scale, loss, grad, want_gr
          pw_kind=kind, smoothing=smoothing != 0)
 
 
-def sigmoid_focal(x, target, alpha, gamma, scale, loss, grad, want_grad):
+def sigmoid_focal_kernel(x, target, alpha, gamma, scale, loss, grad, want_grad):
     """Sigmoid focal loss on logits (soft targets allowed), per element or per
     block, and its gradient. ``alpha`` in [0, 1] or None (no class
     balancing), ``gamma >= 0``; the other arguments as :func:`bce_with_logits`."""
@@ -256,14 +256,14 @@ def sigmoid_focal(x, target, alpha, gamma, scale, loss, grad, want_grad):
          (scale, 0.0 if alpha is None else alpha, gamma), has_alpha=alpha is not None)
 
 
-def huber(x, target, delta, scale, loss, grad, want_grad):
+def huber_kernel(x, target, delta, scale, loss, grad, want_grad):
     """Huber loss with threshold ``delta > 0``, per element or per block, and
     its gradient (``r`` inside ``[-delta, delta]``, ``±delta`` outside); the
     other arguments as :func:`bce_with_logits`."""
     _run("huber", x, target, loss, grad, want_grad, _HUBER, (scale, delta))
 
 
-def mse(x, target, scale, loss, grad, want_grad):
+def mse_kernel(x, target, scale, loss, grad, want_grad):
     """Squared error ``(x - y)^2``, per element or per block, and its gradient
     ``2 (x - y)``; the arguments as :func:`bce_with_logits`."""
     _run("mse", x, target, loss, grad, want_grad, _MSE, (scale,))

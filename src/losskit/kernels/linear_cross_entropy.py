@@ -16,7 +16,7 @@ and their gradient alive together. Here forward walks over blocks of
 ``chunk_size`` rows. Per block it forms the block's logits
 ``Z = H_c W^T (+ b)``, computes their losses and the gradient ``G`` of the
 reduced loss with respect to them in one pass (the numba kernel
-:func:`losskit.kernels.softmax_cpu.cross_entropy_rows` on CPU, in-place torch
+:func:`losskit.kernels.softmax_cpu.cross_entropy_rows_kernel` on CPU, in-place torch
 ops elsewhere), and turns ``G`` into the parameter gradients at once:
 ``dH_c = G W``, ``dW += G^T H_c``, ``db += sum(G)``. Only the gradients of
 ``hidden``, ``weight`` and ``bias`` are kept; backward scales them by the
@@ -257,7 +257,7 @@ def _block_loss(call, z, start, stop, scale, loss_out, grad_out):
         np_dtype, labels, valid, cw = _numpy_args(call, z.dtype)
         grad = grad_out.numpy() if grad_out is not None else _EMPTY.setdefault(np_dtype, _empty(np_dtype))
         from ._threads import run_ranges
-        run_ranges(call.kernels.cross_entropy_rows, z.shape[0], z.numpy(), labels[start:stop], valid[start:stop],
+        run_ranges(call.kernels.cross_entropy_rows_kernel, z.shape[0], z.numpy(), labels[start:stop], valid[start:stop],
                    cw, np_dtype.type(call.label_smoothing), np_dtype.type(scale), loss_out.numpy(), grad,
                    grad_out is not None, work_per_item=z.shape[1])
         return

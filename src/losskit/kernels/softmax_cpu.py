@@ -46,7 +46,7 @@ def _skip_row(i, loss, grad, want_grad):
 
 
 @njit(**JIT)
-def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
+def cross_entropy_rows_kernel(start, stop, x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -sum_c a_c log p_c`` with
     ``a = (1-eps) w_y onehot(y) + (eps/C) w``; gradient ``scale (S p - a)``
     with ``S = sum(a)``; 0 (and a zero row) where ``valid[i]`` is False."""
@@ -97,7 +97,7 @@ def cross_entropy_rows(start, stop, x, labels, valid, class_weight, smoothing, s
 
 
 @njit(**JIT)
-def softmax_focal_rows(start, stop, x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad):
+def softmax_focal_rows_kernel(start, stop, x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad):
     """Row ``i``: ``loss[i] = -alpha_y (1 - p_y)^gamma log p_y``; gradient
     ``scale alpha_y A (p - onehot(y))`` with ``A = u^gamma (1 - gamma p_y s/u)``,
     ``u = 1 - p_y = -expm1(s)``, ``s = log p_y`` (``s/u -> -1`` as ``u -> 0``)."""

@@ -42,7 +42,7 @@ except ImportError as exc:  # the kernels below stay plain (never called) functi
     def _jit(fn):
         return fn
 
-__all__ = ["UNAVAILABLE", "cross_entropy_rows", "launch_config", "softmax_focal_rows"]
+__all__ = ["UNAVAILABLE", "cross_entropy_rows_kernel", "launch_config", "softmax_focal_rows_kernel"]
 
 # Tiles: up to 4096 float32 or 2048 float64 values (16 KiB), spread so that
 # each thread holds 32 bytes of a tile (8 float32 / 4 float64: two 16-byte
@@ -309,7 +309,7 @@ def _launch(kernel, x, labels, valid, per_class, params, loss, grad, want_grad, 
         HAS_VALID=valid is not None, WANT_GRAD=bool(want_grad), BLOCK=block, num_warps=num_warps, **flags)
 
 
-def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad, *,
+def cross_entropy_rows_kernel(x, labels, valid, class_weight, smoothing, scale, loss, grad, want_grad, *,
                        block=None, num_warps=None):
     """Cross-entropy per row, and the gradient of the reduced loss, on x's device.
 
@@ -326,10 +326,10 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
         want_grad: whether to write ``grad``.
         block, num_warps: override :func:`launch_config` (tests, tuning).
     """
-    _require_triton("cross_entropy_rows")
+    _require_triton("cross_entropy_rows_kernel")
     import torch
 
-    valid, class_weight = _check_rows("cross_entropy_rows", x, labels, valid, class_weight, "class_weight",
+    valid, class_weight = _check_rows("cross_entropy_rows_kernel", x, labels, valid, class_weight, "class_weight",
                                       loss, grad, want_grad)
     c = x.shape[1]
     params = torch.tensor([scale, smoothing, smoothing / c, c], dtype=x.dtype, device=x.device)
@@ -339,19 +339,19 @@ def cross_entropy_rows(x, labels, valid, class_weight, smoothing, scale, loss, g
             WEIGHTED=class_weight is not None, SMOOTHING=smoothing != 0)
 
 
-def softmax_focal_rows(x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad, *,
+def softmax_focal_rows_kernel(x, labels, valid, alpha, alpha_scalar, gamma, scale, loss, grad, want_grad, *,
                        block=None, num_warps=None):
     """Softmax focal loss per row, and the gradient of the reduced loss, on x's device.
 
-    Args as :func:`cross_entropy_rows`, with ``alpha`` a (C,) tensor of x's
+    Args as :func:`cross_entropy_rows_kernel`, with ``alpha`` a (C,) tensor of x's
     dtype or None (or empty) instead of ``class_weight``, ``alpha_scalar`` a
     number multiplying the loss (1 for none) and ``gamma >= 0`` the focusing
     exponent; no smoothing.
     """
-    _require_triton("softmax_focal_rows")
+    _require_triton("softmax_focal_rows_kernel")
     import torch
 
-    valid, alpha = _check_rows("softmax_focal_rows", x, labels, valid, alpha, "alpha", loss, grad, want_grad)
+    valid, alpha = _check_rows("softmax_focal_rows_kernel", x, labels, valid, alpha, "alpha", loss, grad, want_grad)
     params = torch.tensor([scale, alpha_scalar, gamma], dtype=x.dtype, device=x.device)
     _launch(_softmax_focal_kernel, x, labels, valid, alpha, params, loss, grad, want_grad, block, num_warps,
             PER_CLASS=alpha is not None)

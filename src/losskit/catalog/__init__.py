@@ -1,1 +1,0 @@
-"""Registry entries, one file per family; imported by ``registry`` on first use."""
