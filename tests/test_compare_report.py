@@ -20,7 +20,7 @@ from losskit.compare.report import write_report
 LOSSES = {
     "regression": [("mse", {}, "mse"), ("mae", {}, "mae"), ("huber", {"delta": 1.35}, "huber(delta=1.35)")],
     "quantile": [("pinball", {"quantile": 0.9}, "pinball(quantile=0.9)"),
-                 ("expectile", {"tau": 0.9}, "expectile(tau=0.9)"), ("mae", {}, "mae")],
+                 ("expectile", {"expectile": 0.9}, "expectile(expectile=0.9)"), ("mae", {}, "mae")],
     "binary": [("binary_cross_entropy_with_logits", {}, "binary_cross_entropy_with_logits"),
                ("hinge", {}, "hinge"), ("binary_focal", {"alpha": 0.25, "gamma": 2.0}, "focal<γ=2>")],
     "multiclass": [("cross_entropy", {}, "cross_entropy"), ("multiclass_focal", {"gamma": 2.0}, "focal"),

@@ -250,7 +250,7 @@ def test_pinball_quantile_coverage(diabetes):
 @pytest.mark.parametrize(("name", "params", "y"), [
     ("huber", {"delta": 1.0}, np.array([0.0, 0.5, 1.0, 2.0, 10.0, 30.0])),
     ("log_cosh", {}, np.array([-3.0, 0.0, 0.5, 1.0, 8.0])),
-    ("expectile", {"tau": 0.8}, np.array([0.0, 1.0, 2.0, 7.0])),
+    ("expectile", {"expectile": 0.8}, np.array([0.0, 1.0, 2.0, 7.0])),
     ("sigmoid_focal", {"gamma": 2.0}, np.array([0.0, 1.0, 1.0, 1.0, 0.0, 1.0])),
 ])
 def test_base_score_minimises_the_mean_loss(name, params, y):

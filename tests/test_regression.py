@@ -23,18 +23,18 @@ SETTINGS = {
     "mae": [{}],
     "smooth_l1": [{}, {"beta": 0.0}, {"beta": 1e-3}, {"beta": 0.5}, {"beta": 50.0}],
     "pseudo_huber": [{}, {"delta": 1e-3}, {"delta": 0.3}, {"delta": 1e3}],
-    "charbonnier": [{}, {"eps": 1e-6}, {"eps": 0.5}, {"eps": 1e3}],
+    "charbonnier": [{}, {"c": 1e-6}, {"c": 0.5}, {"c": 1e3}],
     "log_cosh": [{}],
     "msle": [{}],
     "mape": [{}],
     "pinball": [{}, {"quantile": 0.01}, {"quantile": 0.3}, {"quantile": 0.99}],
-    "expectile": [{}, {"tau": 0.01}, {"tau": 0.8}, {"tau": 0.99}],
+    "expectile": [{}, {"expectile": 0.01}, {"expectile": 0.8}, {"expectile": 0.99}],
     "tukey": [{}, {"c": 0.1}, {"c": 1.0}, {"c": 1e3}],
     "cauchy": [{}, {"c": 0.01}, {"c": 1.0}, {"c": 1e3}],
     "welsch": [{}, {"c": 0.01}, {"c": 1.0}, {"c": 1e3}],
     "geman_mcclure": [{}, {"c": 0.01}, {"c": 3.0}, {"c": 1e3}],
     "barron": [{}] + [{"alpha": a} for a in (-INF, -1e6, -2.0, -0.5, 0.0, 1e-7, 0.5, 1.5, 2.0 - 1e-7, 2.0, 2.5, 4.0)]
-    + [{"alpha": 1.0, "scale": 0.01}, {"alpha": -2.0, "scale": 30.0}],
+    + [{"alpha": 1.0, "c": 0.01}, {"alpha": -2.0, "c": 30.0}],
 }
 CASES = [pytest.param(n, p, id=n + "".join(f"-{k}={v}" for k, v in p.items())) for n, ps in SETTINGS.items() for p in ps]
 POSITIVE_DOMAIN = {"msle", "rmsle"}
@@ -164,7 +164,7 @@ def test_scipy_pseudo_huber_peer(rng):
             losskit.pseudo_huber(x, y, delta=delta, reduction="none"), special.pseudo_huber(delta, x - y), rtol=1e-10)
         # charbonnier(eps) = scipy.special.pseudo_huber(eps, r) / eps
         np.testing.assert_allclose(
-            losskit.charbonnier(x, y, eps=delta, reduction="none"), special.pseudo_huber(delta, x - y) / delta,
+            losskit.charbonnier(x, y, c=delta, reduction="none"), special.pseudo_huber(delta, x - y) / delta,
             rtol=1e-10)
 
 
@@ -179,8 +179,8 @@ def test_torch_peers_values_and_gradients(reduction, rng):
     pairs = [
         (lambda a, b: losskit.mae(a, b, reduction=reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction)),
         (lambda a, b: losskit.l1(a, b, reduction=reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction)),
-        # expectile(tau=0.5) is half the squared error
-        (lambda a, b: losskit.expectile(a, b, tau=0.5, reduction=reduction),
+        # expectile(expectile=0.5) is half the squared error
+        (lambda a, b: losskit.expectile(a, b, expectile=0.5, reduction=reduction),
          lambda a, b: 0.5 * TF.mse_loss(a, b, reduction=reduction)),
     ]
     for beta in (0.0, 0.5, 1.0, 3.0):
@@ -201,7 +201,7 @@ def test_torch_peers_values_and_gradients(reduction, rng):
 DERIV_CASES = CASES + [
     pytest.param("pinball", {"quantile": [0.1, 0.5, 0.9]}, id="pinball-multi"),
     pytest.param("barron", {"alpha": -1e-7}, id="barron-alpha=-1e-7"),
-    pytest.param("barron", {"alpha": 2.0 + 1e-7, "scale": 0.5}, id="barron-alpha=2+1e-7"),
+    pytest.param("barron", {"alpha": 2.0 + 1e-7, "c": 0.5}, id="barron-alpha=2+1e-7"),
 ]
 
 
@@ -253,7 +253,7 @@ def test_derivatives_equal_autograd_and_finite_differences(name, params, rng):
 def test_derivatives_match_textbook_formulas(name, rng):
     x, y = sample(name, rng)
     x = avoid_kinks(x, y, [0.0])
-    params = {"pseudo_huber": {"delta": 0.7}, "expectile": {"tau": 0.3}, "cauchy": {"c": 1.3}}.get(name, {})
+    params = {"pseudo_huber": {"delta": 0.7}, "expectile": {"expectile": 0.3}, "cauchy": {"c": 1.3}}.get(name, {})
     g_ref, h_ref = R.derivatives(name, x, y, **params)
     loss = losskit.get(name, **params)
     np.testing.assert_allclose(loss.gradient(x, y), g_ref, rtol=1e-12, atol=1e-15)
@@ -297,14 +297,14 @@ def test_barron_special_cases(c, rng):
     x, y = sample("barron", rng)
 
     def barron(alpha):
-        return losskit.barron(x, y, alpha=alpha, scale=c, reduction="none")
+        return losskit.barron(x, y, alpha=alpha, c=c, reduction="none")
 
     def other(name, **p):
         return getattr(losskit, name)(x, y, **p, reduction="none") / c**2
 
     np.testing.assert_allclose(barron(2.0), 0.5 * other("mse"), rtol=1e-12)
     np.testing.assert_allclose(barron(1.0), other("pseudo_huber", delta=c), rtol=1e-12)
-    np.testing.assert_allclose(barron(1.0), other("charbonnier", eps=c) * c, rtol=1e-12)
+    np.testing.assert_allclose(barron(1.0), other("charbonnier", c=c) * c, rtol=1e-12)
     np.testing.assert_allclose(barron(0.0), other("cauchy", c=math.sqrt(2.0) * c), rtol=1e-12)
     np.testing.assert_allclose(barron(-2.0), other("geman_mcclure", c=2.0 * c), rtol=1e-12)
     np.testing.assert_allclose(barron(-INF), other("welsch", c=math.sqrt(2.0) * c), rtol=1e-12)
@@ -333,7 +333,7 @@ def test_barron_is_accurate_near_alpha_0_and_2():
 def test_barron_derivatives_at_special_alphas_are_the_limits(rng):
     x, y = sample("barron", rng)
     for special, near in ((0.0, 1e-9), (2.0, 2.0 - 1e-9), (-INF, -1e8)):
-        a, b = losskit.get("barron", alpha=special, scale=0.7), losskit.get("barron", alpha=near, scale=0.7)
+        a, b = losskit.get("barron", alpha=special, c=0.7), losskit.get("barron", alpha=near, c=0.7)
         np.testing.assert_allclose(a.gradient(x, y), b.gradient(x, y), rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(a.hessian(x, y), b.hessian(x, y), rtol=1e-6, atol=1e-12)
 
@@ -376,12 +376,12 @@ def test_pinball_and_expectile_estimate_their_statistics(rng):
         losses = [float(losskit.pinball(c * ones, y, quantile=q)) for c in grid]
         assert abs(grid[int(np.argmin(losses))] - np.quantile(y, q)) < 0.02
     for tau in (0.2, 0.5, 0.8):
-        losses = [float(losskit.expectile(c * ones, y, tau=tau)) for c in grid]
+        losses = [float(losskit.expectile(c * ones, y, expectile=tau)) for c in grid]
         best = grid[int(np.argmin(losses))]
         w = np.where(y > best, tau, 1 - tau)
         # first-order condition of the tau-expectile: sum w (y - m) = 0
         assert abs(np.sum(w * (y - best)) / np.sum(w)) < 0.01
-    losses = [float(losskit.expectile(c * ones, y, tau=0.5)) for c in grid]
+    losses = [float(losskit.expectile(c * ones, y, expectile=0.5)) for c in grid]
     assert abs(grid[int(np.argmin(losses))] - y.mean()) < 0.01
 
 
@@ -428,13 +428,13 @@ def test_pinball_quantiles_given_as_a_torch_tensor(rng):
 STABILITY = [pytest.param(n, p, id=n + "".join(f"-{k}={v}" for k, v in p.items())) for n, p in [
     ("mae", {}), ("smooth_l1", {"beta": 1e-30}), ("smooth_l1", {"beta": 1e30}), ("smooth_l1", {"beta": 0.0}),
     ("pseudo_huber", {"delta": 1e-30}), ("pseudo_huber", {"delta": 1e30}), ("pseudo_huber", {}),
-    ("charbonnier", {"eps": 1e-30}), ("charbonnier", {"eps": 1e30}), ("log_cosh", {}), ("mape", {}),
-    ("pinball", {"quantile": 1e-9}), ("expectile", {"tau": 1 - 1e-9}),
+    ("charbonnier", {"c": 1e-30}), ("charbonnier", {"c": 1e30}), ("log_cosh", {}), ("mape", {}),
+    ("pinball", {"quantile": 1e-9}), ("expectile", {"expectile": 1 - 1e-9}),
     ("tukey", {"c": 1e-30}), ("tukey", {"c": 1e30}), ("cauchy", {"c": 1e-30}), ("cauchy", {"c": 1e30}),
     ("welsch", {"c": 1e-30}), ("welsch", {"c": 1e30}), ("geman_mcclure", {"c": 1e-30}), ("geman_mcclure", {"c": 1e30}),
-    *[("barron", {"alpha": a, "scale": s}) for a in (-INF, -2.0, 0.0, 1e-6, 1.0) for s in (1e-15, 1.0, 1e15)],
+    *[("barron", {"alpha": a, "c": s}) for a in (-INF, -2.0, 0.0, 1e-6, 1.0) for s in (1e-15, 1.0, 1e15)],
     # near alpha = 2 the loss grows like (r/c)^2: a tiny scale overflows float32 for real
-    *[("barron", {"alpha": a, "scale": s}) for a in (2.0 - 1e-6, 2.0, 2.0 + 1e-6) for s in (1e-6, 1.0, 1e15)],
+    *[("barron", {"alpha": a, "c": s}) for a in (2.0 - 1e-6, 2.0, 2.0 + 1e-6) for s in (1e-6, 1.0, 1e15)],
     ("barron", {"alpha": 4.0}),
 ]]
 
@@ -473,12 +473,12 @@ def test_asymptotics_with_tiny_and_huge_parameters():
     z = np.zeros(3, np.float32)
     np.testing.assert_allclose(losskit.pseudo_huber(r, z, delta=1e-20, reduction="none"), 1e-20 * r, rtol=1e-6)
     np.testing.assert_allclose(losskit.pseudo_huber(r, z, delta=1e20, reduction="none"), r.astype(float) ** 2 / 2, rtol=1e-6)
-    np.testing.assert_allclose(losskit.charbonnier(r, z, eps=1e-20, reduction="none"), r, rtol=1e-6)
-    np.testing.assert_allclose(losskit.charbonnier(r, z, eps=1e20, reduction="none"), r.astype(float) ** 2 / 2e20, rtol=1e-6)
+    np.testing.assert_allclose(losskit.charbonnier(r, z, c=1e-20, reduction="none"), r, rtol=1e-6)
+    np.testing.assert_allclose(losskit.charbonnier(r, z, c=1e20, reduction="none"), r.astype(float) ** 2 / 2e20, rtol=1e-6)
     for name in ("tukey", "cauchy", "welsch", "geman_mcclure"):
         np.testing.assert_allclose(getattr(losskit, name)(r, z, c=1e20, reduction="none"), r.astype(float) ** 2 / 2,
                                    rtol=1e-6, err_msg=name)
-    np.testing.assert_allclose(losskit.barron(r, z, alpha=0.5, scale=1e15, reduction="none"),
+    np.testing.assert_allclose(losskit.barron(r, z, alpha=0.5, c=1e15, reduction="none"),
                                r.astype(float) ** 2 / 2e30, rtol=1e-5)
     np.testing.assert_allclose(losskit.smooth_l1(r, z, beta=1e-30, reduction="none"), r, rtol=1e-6)
 
@@ -524,7 +524,7 @@ def test_infinite_scale_parameters_give_their_limits(rng):
         g, h = losskit.get(name, **{p: INF}).gradient(x, y), losskit.get(name, **{p: INF}).hessian(x, y)
         np.testing.assert_allclose(g, x - y, rtol=1e-12)
         np.testing.assert_allclose(h, 1.0, rtol=1e-12)
-    for name, p in (("smooth_l1", "beta"), ("charbonnier", "eps"), ("barron", "scale")):
+    for name, p in (("smooth_l1", "beta"), ("charbonnier", "c"), ("barron", "c")):
         assert np.all(getattr(losskit, name)(x, y, **{p: INF}, reduction="none") == 0.0)
         assert np.all(losskit.get(name, **{p: INF}).gradient(x, y) == 0.0)
 

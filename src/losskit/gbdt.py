@@ -319,7 +319,7 @@ class GBDTLoss:
         if self.spec.family == "custom":
             return None
         mean = float(np.average(y, weights=w))
-        if name == "mse" or (name == "expectile" and p["tau"] == 0.5):
+        if name == "mse" or (name == "expectile" and p["expectile"] == 0.5):
             return mean
         if name == "mae":
             return _weighted_quantile(y, w, 0.5)

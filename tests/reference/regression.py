@@ -58,8 +58,8 @@ def pseudo_huber(x, y, delta=1.0):
     return _each(lambda a, b: (a - b) ** 2 / (math.sqrt(1.0 + ((a - b) / delta) ** 2) + 1.0), x, y)
 
 
-def charbonnier(x, y, eps=1e-3):
-    return _each(lambda a, b: (a - b) ** 2 / (math.sqrt((a - b) ** 2 + eps**2) + eps), x, y)
+def charbonnier(x, y, c=1e-3):
+    return _each(lambda a, b: (a - b) ** 2 / (math.sqrt((a - b) ** 2 + c**2) + c), x, y)
 
 
 def log_cosh(x, y):
@@ -95,9 +95,9 @@ def pinball_multi(x, y, quantiles):
     return out
 
 
-def expectile(x, y, tau=0.5):
+def expectile(x, y, expectile=0.5):
     def f(a, b):
-        w = (1.0 - tau) if b < a else tau
+        w = (1.0 - expectile) if b < a else expectile
         return w * (b - a) ** 2
 
     return _each(f, x, y)
@@ -126,9 +126,9 @@ def geman_mcclure(x, y, c=1.0):
     return _each(lambda a, b: 0.5 * (a - b) ** 2 / (1.0 + ((a - b) / c) ** 2), x, y)
 
 
-def barron(x, y, alpha=1.0, scale=1.0):
+def barron(x, y, alpha=1.0, c=1.0):
     def f(a, b):
-        z = ((a - b) / scale) ** 2
+        z = ((a - b) / c) ** 2
         if alpha == 2.0:
             return 0.5 * z
         if alpha == 0.0:
@@ -157,7 +157,7 @@ def derivatives(name, x, y, **p):
         h = np.sqrt(1 + (r / p.get("delta", 1.0)) ** 2)
         return r / h, 1 / h**3
     if name == "expectile":
-        tau = p.get("tau", 0.5)
+        tau = p.get("expectile", 0.5)
         w = np.where(r > 0, 1 - tau, tau)
         return 2 * w * r, 2 * w
     if name == "cauchy":

@@ -407,17 +407,17 @@ def _pseudo_huber_derivatives(raw, target, *, delta, full=False):
 @loss(
     task="regression",
     input_space="prediction",
-    summary="Smooth L1: sqrt(r^2 + eps^2) - eps (the -eps puts the minimum at 0).",
+    summary="Smooth L1: sqrt(r^2 + c^2) - c (the -c puts the minimum at 0).",
     estimates="approximately the median (a smooth L1)",
-    params=(Param("eps", D.SCALE, "smoothing width around r = 0"),),
+    params=(Param("c", D.SCALE, "smoothing width around r = 0"),),
     robust=True,
     best_input=_IDENTITY,
-    param_grid=({"eps": 0.1}, {"eps": 1.0}),
+    param_grid=({"c": 0.1}, {"c": 1.0}),
     references=("Charbonnier, P., Blanc-Feraud, L., Aubert, G. & Barlaud, M. (1997). Deterministic "
                 "edge-preserving regularization in computed imaging. IEEE Trans. Image Processing 6(2).",),
-    notes="Equals pseudo_huber(delta=eps) / eps and barron(alpha=1, scale=eps) * eps.",
+    notes="Equals pseudo_huber(delta=c) / c and barron(alpha=1, c=c) * c.",
 )
-def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="mean"):
+def charbonnier(input, target, *, c=1e-3, weight=None, mask=None, reduction="mean"):
     r"""Charbonnier loss (L1-L2), :math:`\ell = \sqrt{r^2 + \varepsilon^2} - \varepsilon`, :math:`r = x - y`.
 
     .. math::
@@ -426,33 +426,33 @@ def charbonnier(input, target, *, eps=1e-3, weight=None, mask=None, reduction="m
     A smooth L1: :math:`\approx |r|` for :math:`|r| \gg \varepsilon`. The
     constant :math:`\varepsilon` is subtracted so that the minimum is 0 at a
     perfect prediction (some papers omit it; gradients are the same). Equals
-    ``pseudo_huber(delta=eps) / eps``; computed the same overflow-free way.
+    ``pseudo_huber(delta=c) / c``; computed the same overflow-free way.
     Estimates approximately the median.
 
     Derivatives: gradient :math:`r/\sqrt{r^2+\varepsilon^2}`, Hessian
     :math:`\varepsilon^2/(r^2+\varepsilon^2)^{3/2}`.
 
     >>> import numpy as np, losskit
-    >>> float(losskit.charbonnier(np.array([4.0]), np.array([0.0]), eps=3.0))
+    >>> float(losskit.charbonnier(np.array([4.0]), np.array([0.0]), c=3.0))
     2.0
 
     References: Charbonnier, Blanc-Féraud, Aubert & Barlaud (1997). Deterministic
     edge-preserving regularization in computed imaging. IEEE TIP 6(2).
     """
-    eps = check_param("charbonnier", "eps", eps, D.SCALE)
+    c = check_param("charbonnier", "c", c, D.SCALE)
     b = elementwise("charbonnier", input, target, weight=weight, mask=mask, reduction=reduction)
-    a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), eps)
+    a_s, t_s, a_l, q_l = _pseudo_huber_parts(b.xp, b.xp.abs(b.input - b.target), c)
     return reduce(b, a_s * t_s / (1.0 + sqrt1p_sq(b.xp, t_s)) + a_l * q_l, reduction)
 
 
 @derivatives_of(charbonnier)
-def _charbonnier_derivatives(raw, target, *, eps, full=False):
+def _charbonnier_derivatives(raw, target, *, c, full=False):
     b = elementwise("charbonnier", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
-    t = xp.abs(r) / eps
+    t = xp.abs(r) / c
     ih = 1.0 / sqrt1p_sq(xp, t)
-    return b.out(xp.sign(r) * (t * ih)), b.out((ih * ih * ih) / eps)
+    return b.out(xp.sign(r) * (t * ih)), b.out((ih * ih * ih) / c)
 
 
 @loss(
@@ -751,48 +751,48 @@ def _pinball_derivatives(raw, target, *, quantile, full=False):
 @loss(
     task="quantile",
     input_space="prediction",
-    summary="Asymmetric squared error |tau - 1{y < x}| (y - x)^2; tau=0.5 is half the squared error.",
-    estimates="expectile (the tau-expectile; tau=0.5: the mean)",
-    params=(Param("tau", D.OPEN_UNIT, "expectile level in (0, 1)"),),
+    summary="Asymmetric squared error |e - 1{y < x}| (y - x)^2 at level e = expectile; 0.5 is half the squared error.",
+    estimates="expectile (at the given level; 0.5: the mean)",
+    params=(Param("expectile", D.OPEN_UNIT, "expectile level in (0, 1)"),),
     best_input=_IDENTITY,
-    param_grid=({"tau": 0.1}, {"tau": 0.9}),
+    param_grid=({"expectile": 0.1}, {"expectile": 0.9}),
     references=("Newey, W. K. & Powell, J. L. (1987). Asymmetric Least Squares Estimation and Testing. "
                 "Econometrica 55(4).",),
 )
-def expectile(input, target, *, tau=0.5, weight=None, mask=None, reduction="mean"):
+def expectile(input, target, *, expectile=0.5, weight=None, mask=None, reduction="mean"):
     r"""Expectile (asymmetric least squares) loss, :math:`\ell = |\tau - \mathbb{1}\{y < x\}|\,(y - x)^2`.
 
     .. math::
         \ell = \tau\,r^2 \text{ if } r \ge 0,\quad (1 - \tau)\,r^2 \text{ otherwise},\qquad r = y - x
 
     Its minimiser is the conditional :math:`\tau`-expectile of the target
-    (``tau=0.5``: the mean, and the loss is half the squared error). The
-    squared-error analogue of the pinball loss; ``tau`` in (0, 1).
+    (``expectile=0.5``: the mean, and the loss is half the squared error). The
+    squared-error analogue of the pinball loss; ``expectile`` in (0, 1).
 
     Derivatives: gradient :math:`2 w (x - y)`, Hessian :math:`2 w`, with
     :math:`w = 1 - \tau` if :math:`x > y` else :math:`\tau`.
 
     >>> import numpy as np, losskit
-    >>> losskit.expectile(np.array([0.0, 2.0]), np.array([1.0, 1.0]), tau=0.8, reduction="none").round(6).tolist()
+    >>> losskit.expectile(np.array([0.0, 2.0]), np.array([1.0, 1.0]), expectile=0.8, reduction="none").round(6).tolist()
     [0.8, 0.2]
 
     References: Newey, W. K. & Powell, J. L. (1987). Asymmetric Least Squares
     Estimation and Testing. Econometrica 55(4).
     """
-    tau = check_param("expectile", "tau", tau, D.OPEN_UNIT)
+    expectile = check_param("expectile", "expectile", expectile, D.OPEN_UNIT)
     b = elementwise("expectile", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.target - b.input
-    w = xp.where(r < 0, xp.full_like(r, 1.0 - tau), xp.full_like(r, tau))
+    w = xp.where(r < 0, xp.full_like(r, 1.0 - expectile), xp.full_like(r, expectile))
     return reduce(b, w * (r * r), reduction)
 
 
 @derivatives_of(expectile)
-def _expectile_derivatives(raw, target, *, tau, full=False):
+def _expectile_derivatives(raw, target, *, expectile, full=False):
     b = elementwise("expectile", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
-    w = xp.where(r > 0, xp.full_like(r, 1.0 - tau), xp.full_like(r, tau))
+    w = xp.where(r > 0, xp.full_like(r, 1.0 - expectile), xp.full_like(r, expectile))
     return b.out(2.0 * w * r), b.out(2.0 * w)
 
 
@@ -1057,18 +1057,18 @@ def _check_alpha(alpha) -> float:
             "Charbonnier (1), Cauchy (0), Geman-McClure (-2) and Welsch (-inf).",
     estimates="mean (alpha=2), ~median (alpha=1), mode-seeking (alpha<=0): set by alpha",
     params=(Param("alpha", _ALPHA_DOMAIN, "shape in [-inf, inf): smaller is more robust"),
-            Param("scale", D.SCALE, "width of the quadratic bowl around r = 0")),
+            Param("c", D.SCALE, "width of the quadratic bowl around r = 0")),
     robust=True,
     convex=False,
     hessian_nonnegative=False,
     best_input=_IDENTITY,
     param_grid=({"alpha": -float("inf")}, {"alpha": -2.0}, {"alpha": 0.0}, {"alpha": 0.5},
-                {"alpha": 2.0}, {"alpha": 4.0}, {"alpha": 1.0, "scale": 0.3}, {"alpha": 1.999, "scale": 2.0}),
+                {"alpha": 2.0}, {"alpha": 4.0}, {"alpha": 1.0, "c": 0.3}, {"alpha": 1.999, "c": 2.0}),
     references=("Barron, J. T. (2019). A General and Adaptive Robust Loss Function. CVPR. arXiv:1701.03077.",),
     notes="Convex and with a non-negative Hessian only for alpha >= 1 (alpha=2 is the scaled squared "
           "error, not robust); the flags describe the family as a whole.",
 )
-def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduction="mean"):
+def barron(input, target, *, alpha=1.0, c=1.0, weight=None, mask=None, reduction="mean"):
     r"""Barron's general and adaptive robust loss.
 
     .. math::
@@ -1080,7 +1080,7 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     :math:`\alpha = 0`: :math:`\log(\tfrac12 (r/c)^2 + 1)`;
     :math:`\alpha = -\infty`: :math:`1 - \exp(-\tfrac12 (r/c)^2)`.
     ``alpha`` in [-inf, 1e6] (shape; smaller is more robust; below -1e30 it is
-    evaluated as -inf), ``scale`` > 0 or inf (width of the quadratic bowl). :math:`\alpha = 1` is
+    evaluated as -inf), ``c`` > 0 or inf (width of the quadratic bowl). :math:`\alpha = 1` is
     ``pseudo_huber(delta=c) / c**2`` (Charbonnier), :math:`\alpha = 0` is
     ``cauchy(c=sqrt(2) c) / c**2``, :math:`\alpha = -2` is
     ``geman_mcclure(c=2 c) / c**2``, :math:`\alpha = -\infty` is
@@ -1110,11 +1110,11 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
     Function. CVPR. arXiv:1701.03077.
     """
     alpha = _check_alpha(alpha)
-    scale = check_param("barron", "scale", scale, D.SCALE)
+    c = check_param("barron", "c", c, D.SCALE)
     b = elementwise("barron", input, target, weight=weight, mask=mask, reduction=reduction)
     xp = b.xp
     r = b.input - b.target
-    t = xp.abs(r) / scale
+    t = xp.abs(r) / c
     if alpha == 2.0:
         value = 0.5 * (t * t)
     elif alpha == -math.inf:
@@ -1143,21 +1143,21 @@ def barron(input, target, *, alpha=1.0, scale=1.0, weight=None, mask=None, reduc
 
 
 @derivatives_of(barron)
-def _barron_derivatives(raw, target, *, alpha, scale, full=False):
+def _barron_derivatives(raw, target, *, alpha, c, full=False):
     alpha = _check_alpha(alpha)
     b = elementwise("barron", raw, target, input_name="raw")
     xp = b.xp
     r = b.input - b.target
-    q = r / scale
+    q = r / c
     if alpha == 2.0:
-        return b.out(q / scale), b.out(xp.full_like(r, 1.0) / scale / scale)
+        return b.out(q / c), b.out(xp.full_like(r, 1.0) / c / c)
     if alpha == -math.inf:
         tc = xp.minimum(xp.abs(q), 40.0)
         e = xp.exp(-0.5 * (tc * tc))
-        return b.out((q * e) / scale), b.out(e * (1.0 - tc * tc) / scale / scale)
+        return b.out((q * e) / c), b.out(e * (1.0 - tc * tc) / c / c)
     beta = abs(alpha - 2.0)
     tb = xp.abs(q) / math.sqrt(beta)
     p = xp.exp((0.5 * alpha - 1.0) * log1p_sq(xp, tb))  # (1 + w)^(alpha/2 - 1)
-    g = (q * p) / scale
-    h = (p * ratio_1p_sq(xp, tb, alpha - 1.0)) / scale / scale
+    g = (q * p) / c
+    h = (p * ratio_1p_sq(xp, tb, alpha - 1.0)) / c / c
     return b.out(g), b.out(h)
