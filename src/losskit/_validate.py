@@ -21,6 +21,18 @@ from ._array import array_device, array_size, compute_dtype, is_concrete, is_tor
 REDUCTIONS = ("none", "mean", "sum")
 
 
+def refusal(where: str, arg: str, expectation: str, received: str, kind=ValueError) -> Exception:
+    """The house error, made (not raised) for a caller to raise:
+    ``<where>: <arg> must be <expectation>; received <received>``. The one helper of the
+    library layers (``compare.config.fail`` and ``recommend.profile.fail`` are this with
+    ``where`` bound).
+
+    >>> refusal("compare", "--folds", "an integer >= 2", "1")
+    ValueError('compare: --folds must be an integer >= 2; received 1')
+    """
+    return kind(f"{where}: {arg} must be {expectation}; received {received}")
+
+
 # -- scalars -----------------------------------------------------------------
 
 

@@ -10,13 +10,13 @@ import click
 from losskit import bench
 
 from .console import make_console, stdout_console
+from .errors import bad_parameter
 
 
 def _check_names(ctx, param, names):
     unknown = [n for n in names if n not in bench.LOSSES]
     if unknown:
-        raise click.BadParameter(f"must be among {', '.join(bench.LOSSES)}; received {', '.join(map(repr, unknown))}",
-                                 param_hint="NAME")
+        raise bad_parameter(f"among {', '.join(bench.LOSSES)}", ", ".join(map(repr, unknown)), "NAME")
     return names
 
 
@@ -45,8 +45,8 @@ def bench_command(names, quick, repeat, threads, no_memory, no_peers, no_compile
         try:
             open(markdown_file, "a").close()
         except OSError as error:
-            raise click.BadParameter(f"must be a file that can be written; received {markdown_file!r} "
-                                     f"({error.strerror or error})", param_hint="--markdown") from None
+            raise bad_parameter("a file that can be written", f"{markdown_file!r} ({error.strerror or error})",
+                                "--markdown") from None
     command = bench.command_text(names, quick, repeat, threads or bench.cores(), no_memory, no_peers, no_compile)
     bench.run(names, quick=quick, repeat=repeat, threads=threads, memory=not no_memory, peers=not no_peers,
               compile=not no_compile, markdown_file=markdown_file, command=command,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from losskit.compare.config import parse_assignment
 
-from .errors import user_errors
+from .errors import bad_parameter, user_errors
 
 
 def _load_function(text: str, what: str):
@@ -17,8 +19,7 @@ def _load_function(text: str, what: str):
 
     where, _, attr = text.rpartition(":")
     if not where or not attr:
-        raise click.BadParameter(f"must be MODULE:FUNCTION or path/to/file.py:FUNCTION; received {text!r}",
-                                 param_hint=what)
+        raise bad_parameter("MODULE:FUNCTION or path/to/file.py:FUNCTION", repr(text), what)
     try:
         if where.endswith(".py") or "/" in where or "\\" in where:
             path = Path(where)
@@ -50,10 +51,7 @@ def _load_function(text: str, what: str):
     return function
 
 def _parse_param(text: str):
-    def refuse(expectation, received):
-        return click.BadParameter(f"must be {expectation}; received {received}", param_hint="--param")
-
-    return parse_assignment(text, "NAME=VALUE, e.g. gamma=2", refuse)
+    return parse_assignment(text, "NAME=VALUE, e.g. gamma=2", partial(bad_parameter, param_hint="--param"))
 
 
 @click.command("check")

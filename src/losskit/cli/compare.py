@@ -16,10 +16,23 @@ from pathlib import Path
 import click
 import tomllib
 
-from losskit.compare.config import MAX_EPOCHS, PATIENCE
+from losskit.compare.config import (
+    AUTO_TOP,
+    CONFIRM_SEEDS,
+    FOLDS,
+    GRID,
+    MAX_EPOCHS,
+    MODEL,
+    MODELS,
+    PATIENCE,
+    SEEDS,
+    TASKS,
+    TRIALS,
+    TUNE_FOLDS,
+)
 
 from .console import interrupted, make_console, progress_bar, say, stdout_console
-from .errors import error_text, user_errors
+from .errors import bad_parameter, error_text, user_errors
 
 
 def default_out(*parts) -> str:
@@ -37,8 +50,7 @@ def _read_config(path: str) -> dict:
     try:
         settings = tomllib.loads(file.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise click.BadParameter(f"must be a readable UTF-8 TOML file; received {path!r} ({error_text(error)})",
-                                 param_hint="--config") from None
+        raise bad_parameter("a readable UTF-8 TOML file", f"{path!r} ({error_text(error)})", "--config") from None
     data = settings.get("data")
     if isinstance(data, str) and not Path(data).is_absolute() and (file.parent / data).exists():
         settings["data"] = str(file.parent / data)
@@ -99,10 +111,10 @@ COMPARE_OPTIONS = ("data", "target", "losses", "model", "folds", "seeds", "metri
 @click.argument("data", required=False)
 @click.option("--target", help="the target column (an index for .npy)")
 @click.option("--losses", default="auto", show_default=True,
-              help="'auto' (the recommender's top 3 plus the standard loss) or e.g. 'mse,huber(delta=2),mae'")
-@click.option("--model", default="linear", show_default=True, type=click.Choice(["linear", "mlp", "gbdt"]))
-@click.option("--folds", default=5, show_default=True, type=int, help="k of k-fold (stratified for classes)")
-@click.option("--seeds", default=3, show_default=True, type=int, help="repeats with other shuffles and inits")
+              help=f"'auto' (the recommender's top {AUTO_TOP} plus the standard loss) or e.g. 'mse,huber(delta=2),mae'")
+@click.option("--model", default=MODEL, show_default=True, type=click.Choice(MODELS))
+@click.option("--folds", default=FOLDS, show_default=True, type=int, help="k of k-fold (stratified for classes)")
+@click.option("--seeds", default=SEEDS, show_default=True, type=int, help="repeats with other shuffles and inits")
 @click.option("--metric", default=None, help="comma-separated metrics; the first is primary (default per task)")
 @click.option("--baseline", default=None, help="the loss label tested against (default: the task's standard)")
 @click.option("--features", default=None, help="comma-separated feature columns (default: all other numeric)")
@@ -110,7 +122,7 @@ COMPARE_OPTIONS = ("data", "target", "losses", "model", "folds", "seeds", "metri
 @click.option("--l2", default=0.0, show_default=True, type=float, help="weight penalty 0.5*l2*||W||^2")
 @click.option("--max-epochs", default=MAX_EPOCHS, show_default=True, type=int)
 @click.option("--patience", default=PATIENCE, show_default=True, type=int, help="early-stopping patience (epochs)")
-@click.option("--task", default=None, type=click.Choice(["regression", "quantile", "binary", "multiclass"]),
+@click.option("--task", default=None, type=click.Choice(TASKS),
               help="override the detected task")
 @click.option("--out", default=None, help="run folder (default: compare-<data>-<target>)")
 @click.option("--jobs", default=1, show_default=True, type=int, help="trials in parallel on this machine")
@@ -172,12 +184,12 @@ def run_compare(s: dict, *, reuse=False, overwrite=False, report=True, console=N
 @click.option("--param", "params", multiple=True, metavar="NAME[=LOW:HIGH[:log]]",
               help="a parameter to tune (repeatable); default: every real parameter of the loss")
 @click.option("--l2", is_flag=True, help="also tune the L2 strength (log scale 1e-6..1)")
-@click.option("--model", default="linear", show_default=True, type=click.Choice(["linear", "mlp", "gbdt"]))
-@click.option("--folds", default=3, show_default=True, type=int)
+@click.option("--model", default=MODEL, show_default=True, type=click.Choice(MODELS))
+@click.option("--folds", default=TUNE_FOLDS, show_default=True, type=int)
 @click.option("--metric", default=None, help="the metric to optimise (first of a comma list; default per task)")
-@click.option("--grid", default=7, show_default=True, type=int, help="points per validation curve")
-@click.option("--trials", default=30, show_default=True, type=int, help="optuna trials")
-@click.option("--confirm-seeds", default=3, show_default=True, type=int,
+@click.option("--grid", default=GRID, show_default=True, type=int, help="points per validation curve")
+@click.option("--trials", default=TRIALS, show_default=True, type=int, help="optuna trials")
+@click.option("--confirm-seeds", default=CONFIRM_SEEDS, show_default=True, type=int,
               help="seeds of the closing compare of the centre vs the best setting")
 @click.option("--features", default=None, help="comma-separated feature columns")
 @click.option("--eval-target", default=None, help="a column the metrics are computed on")
@@ -213,8 +225,8 @@ def tune_command(data, target, loss, params, l2, model, folds, metric, grid, tri
 
 @click.command("demo")
 @click.option("--out", default="losskit-demo", show_default=True, help="folder for the two runs")
-@click.option("--folds", default=5, show_default=True, type=int)
-@click.option("--seeds", default=3, show_default=True, type=int)
+@click.option("--folds", default=FOLDS, show_default=True, type=int)
+@click.option("--seeds", default=SEEDS, show_default=True, type=int)
 @click.option("--jobs", default=None, type=int, help="trials in parallel (default: up to 2)")
 def demo_command(out, folds, seeds, jobs):
     """Recommend, compare and report on the two bundled datasets (no arguments, no network)."""
@@ -222,7 +234,7 @@ def demo_command(out, folds, seeds, jobs):
         run_demo(out, folds=folds, seeds=seeds, jobs=jobs)
 
 
-def run_demo(out="losskit-demo", *, folds: int = 5, seeds: int = 3, jobs: int | None = None, console=None):
+def run_demo(out="losskit-demo", *, folds: int = FOLDS, seeds: int = SEEDS, jobs: int | None = None, console=None):
     """recommend -> compare -> report on each part of :data:`losskit.compare.demo.PARTS`; returns the Comparisons."""
     from losskit import datasets
     from losskit.compare.demo import PARTS
@@ -237,10 +249,10 @@ def run_demo(out="losskit-demo", *, folds: int = 5, seeds: int = 3, jobs: int | 
         name = part.pop("name")
         console.rule(f"[bold]{title}[/] ({part['data']})")
         table = load_table(datasets.path(part["data"]), part["target"], part.get("features"))
-        rec = recommend(table.y, table.X, metric=part["metric"].split(",")[0], top=3)
+        rec = recommend(table.y, table.X, metric=part["metric"].split(",")[0], top=AUTO_TOP)
         say(console, "recommend:\n" + str(rec))
         settings = {k: None for k in ("baseline", "features", "eval_target", "task", "ray_address")}
-        settings.update(losses="auto", model="linear", folds=folds, seeds=seeds, l2=0.0, max_epochs=MAX_EPOCHS,
+        settings.update(losses="auto", model=MODEL, folds=folds, seeds=seeds, l2=0.0, max_epochs=MAX_EPOCHS,
                         patience=PATIENCE, jobs=jobs, executor="local", out=str(Path(out) / name), **part)
         results.append(run_compare(settings, console=console))
     click.echo("\nreports:")

@@ -1,8 +1,10 @@
-"""The one error helper of the command line: a user error is one line on stderr, exit status 2.
+"""The error helpers of the command line: a user error is one line on stderr, exit status 2.
 
 The library raises ValueError/TypeError with the house message ("<argument> must be
-<expectation>; received <what>"); ``user_errors`` turns those, and the OS's errors
-(a file that cannot be read or written, data too large), into ``Refused``.
+<expectation>; received <what>", made by ``losskit._validate.refusal``); ``user_errors``
+turns those, and the OS's errors (a file that cannot be read or written, data too large),
+into ``Refused``. A bad option or argument that click checks is ``bad_parameter``, the same
+message for click ("Invalid value for '--param': must be ...; received ...").
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def error_text(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:  # raised by the OS, not by losskit
         return f"{error.strerror}: {str(error.filename)!r}" if error.filename else error.strerror
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def bad_parameter(expectation: str, received: str, param_hint: str | None = None) -> click.BadParameter:
+    """The house message for an option or argument: ``must be <expectation>; received <received>``
+    (click names the parameter), made for the caller to raise."""
+    return click.BadParameter(f"must be {expectation}; received {received}", param_hint=param_hint)
 
 
 @contextlib.contextmanager

@@ -323,7 +323,9 @@ def _registered(field):
     def check(ctx, param, value):
         known = sorted({getattr(s, field) for s in specs()})
         if value is not None and value not in known:
-            raise click.BadParameter(f"must be one of {', '.join(known)}; received {value!r}")
+            from .errors import bad_parameter
+
+            raise bad_parameter(f"one of {', '.join(known)}", repr(value))
         return value
 
     return check

@@ -6,18 +6,15 @@ import click
 
 from losskit.compare.config import parse_assignment
 
-from .errors import user_errors
+from .errors import bad_parameter, user_errors
 from .losses import lookup
 
 
 def _parse_values(ctx, param, texts):
     """``NAME=V1,V2,...`` (repeatable) -> {name: [v1, v2, ...]}, read by the one NAME=VALUE reader."""
-    def refuse(expectation, received):
-        return click.BadParameter(f"must be {expectation}; received {received}")
-
     values = {}
     for text in texts:
-        key, value = parse_assignment(text, "NAME=V1,V2,..., e.g. delta=0.5,1,2", refuse)
+        key, value = parse_assignment(text, "NAME=V1,V2,..., e.g. delta=0.5,1,2", bad_parameter)
         numbers = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
             raise click.BadParameter(f"values must be numbers; received {text!r}")
@@ -30,7 +27,7 @@ def _parse_what(ctx, param, text):
 
     what = tuple(w.strip() for w in text.split(","))
     if not all(w in WHATS for w in what):
-        raise click.BadParameter(f"must be loss, gradient or loss,gradient; received {text!r}")
+        raise bad_parameter("loss, gradient or loss,gradient", repr(text))
     return what
 
 def _check_out(ctx, param, value):
@@ -39,7 +36,7 @@ def _check_out(ctx, param, value):
     if value is not None and not value.lower().endswith((".png", ".svg")):
         raise click.BadParameter(f"must end in .png or .svg; received {value!r}")
     if value is not None and not Path(value).absolute().parent.is_dir():
-        raise click.BadParameter(f"must be a file in an existing folder; received {value!r}")
+        raise bad_parameter("a file in an existing folder", repr(value))
     return value
 
 @click.command("plot")

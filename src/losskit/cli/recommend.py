@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .errors import user_errors
+from losskit.recommend import TOP
+
+from .errors import bad_parameter, user_errors
 
 
 def _split(ctx, param, text):
@@ -12,7 +14,7 @@ def _split(ctx, param, text):
         return None
     names = [t.strip() for t in text.split(",")]
     if not all(names):
-        raise click.BadParameter(f"must be comma-separated column names, e.g. a,b,c; received {text!r}")
+        raise bad_parameter("comma-separated column names, e.g. a,b,c", repr(text))
     return names
 
 @click.command("recommend")
@@ -23,7 +25,7 @@ def _split(ctx, param, text):
               help="feature columns (default: every other numeric column without missing values)")
 @click.option("--metric", default=None, metavar="M",
               help="the evaluation metric, e.g. mae, pinball@0.9, f1, auprc, poisson_deviance")
-@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="how many losses to rank")
+@click.option("--top", default=TOP, show_default=True, type=click.IntRange(min=1), help="how many losses to rank")
 @click.option("--task", default=None, help="override the detected task (e.g. counts, multiclass)")
 @click.option("--json", "as_json", is_flag=True, help="the recommendation as JSON (with the notes)")
 def recommend_command(data, target, features, metric, top, task, as_json):

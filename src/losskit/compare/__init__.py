@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import MAX_EPOCHS, PATIENCE
+from .config import FOLDS, MAX_EPOCHS, MODEL, PATIENCE, SEEDS
 
 __all__ = ["Comparison", "compare"]
 
@@ -70,7 +70,7 @@ def summary_frame(config, records):
     return pd.concat(parts, ignore_index=True)
 
 
-def compare(data, target=None, *, losses="auto", model: str = "linear", folds: int = 5, seeds: int = 3,
+def compare(data, target=None, *, losses="auto", model: str = MODEL, folds: int = FOLDS, seeds: int = SEEDS,
             metric=None, baseline=None, features=None, eval_target=None, l2: float = 0.0,
             max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, task=None, out="losskit-compare", jobs: int = 1,
             executor: str = "local", ray_address=None, reuse: bool = False, overwrite: bool = False, report: bool = True,

@@ -16,22 +16,40 @@ import ast
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from .._validate import refusal
+
+# every default of compare, tune and demo, written once: the library, the command line and the demo
+# read them from here
 MODELS = ("linear", "mlp", "gbdt")
-# training defaults, written once: the library, the command line and the demo read them from here
+MODEL = MODELS[0]  # the default --model
+TASKS = ("regression", "quantile", "binary", "multiclass")  # see losskit.compare.tasks
+FOLDS = 5  # compare's k of k-fold
+SEEDS = 3  # compare's repeats with other shuffles and inits
+AUTO_TOP = 3  # how many of the recommender's candidates `--losses auto` takes (and the demo shows)
 MAX_EPOCHS = 200
 PATIENCE = 15  # epochs without improvement on the inner validation split before stopping
+TUNE_FOLDS = 3  # tune's k of k-fold
+GRID = 7  # tune's points per validation curve
+TRIALS = 30  # tune's optuna trials
+CONFIRM_SEEDS = 3  # seeds of tune's closing compare
 # the settings that make two trials with the same (loss, fold, seed) the same trial
 TRIAL_SETTINGS = ("data_sha256", "target", "eval_target", "features", "task", "model", "folds", "l2",
                   "max_epochs", "patience", "n_rows", "n_classes")
 
 
-def fail(arg: str, expectation: str, received: str, kind=ValueError):
-    """The house error: the argument, what was expected, what was received."""
-    return kind(f"compare: {arg} must be {expectation}; received {received}")
+# fail(arg, expectation, received, kind=ValueError) -> "compare: <arg> must be <expectation>; received <received>"
+fail = partial(refusal, "compare")
+
+
+def check_model(model) -> str:
+    if model not in MODELS:
+        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+    return model
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import fail
+
 __all__ = ["METRICS", "TASKS", "Metric", "compute", "default_metrics", "higher_is_better", "parse_metrics"]
 
 TASKS = ("regression", "quantile", "binary", "multiclass", "embedding")
@@ -105,7 +107,7 @@ _ALIASES = {
 
 def _check_task(task) -> str:
     if task not in TASKS:
-        raise ValueError(f"compare: task must be one of {', '.join(TASKS)}; received {task!r}")
+        raise fail("task", f"one of {', '.join(TASKS)}", repr(task))
     return task
 
 
@@ -117,14 +119,13 @@ def _valid_names(task: str) -> str:
 
 def _bad(task: str, received, why: str = "") -> ValueError:
     tail = f" ({why})" if why else ""
-    return ValueError(f"compare: --metric must be one of {_valid_names(task)} for a {task} task; "
-                      f"received {received!r}{tail}")
+    return fail("--metric", f"one of {_valid_names(task)} for a {task} task", f"{received!r}{tail}")
 
 
 def _canonical(name, task: str | None = None, *, quantile=None) -> str:
     """Canonical spelling of one metric name; ``task`` (when given) must fit. Raises ``ValueError``."""
     if not isinstance(name, str):
-        raise TypeError(f"compare: --metric names must be strings; received {name!r} ({type(name).__name__})")
+        raise fail("--metric names", "strings", f"{name!r} ({type(name).__name__})", TypeError)
     text = name.strip().lower()
     base, at, level = text.partition("@")
     base = re.sub(r"[\s\-]+", "_", base.strip())
@@ -132,7 +133,7 @@ def _canonical(name, task: str | None = None, *, quantile=None) -> str:
     if base not in METRICS:
         if task is None:
             valid = ", ".join({"pinball": "pinball@q", "recall": "recall@k"}.get(n, n) for n in METRICS)
-            raise ValueError(f"compare: --metric must be one of {valid}; received {name!r}")
+            raise fail("--metric", f"one of {valid}", repr(name))
         raise _bad(task, name)
     if base == "pinball":
         if not at:
@@ -188,7 +189,7 @@ def default_metrics(task: str, quantile: float | None = None) -> list[str]:
         return ["rmse", "mae", "median_ae", "r2"]
     if task == "quantile":
         if quantile is None:
-            raise ValueError("compare: quantile must be the level 0 < q < 1 of the quantile task; received None")
+            raise fail("quantile", "the level 0 < q < 1 of the quantile task", "None")
         return [_canonical("pinball", task, quantile=quantile), "mae"]
     if task == "embedding":
         return ["recall@1"]
@@ -359,9 +360,9 @@ def compute(names, task: str, y_true, prediction) -> dict[str, float]:
     y = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(prediction, dtype=np.float64)
     if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"compare: y_true must be a non-empty 1-D array; received shape {y.shape}")
+        raise fail("y_true", "a non-empty 1-D array", f"shape {y.shape}")
     if not np.all(np.isfinite(y)):
-        raise ValueError(f"compare: y_true must be finite; received {int(np.sum(~np.isfinite(y)))} NaN/inf values")
+        raise fail("y_true", "finite", f"{int(np.sum(~np.isfinite(y)))} NaN/inf values")
     two_d = task in ("multiclass", "embedding")
     want = (y.size, p.shape[1] if p.ndim == 2 else -1) if two_d else (y.size,)
     if p.shape != want or (task == "multiclass" and p.shape[1] < 2):

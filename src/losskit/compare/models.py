@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import MAX_EPOCHS, PATIENCE, fail
-from .tasks import MODELS, Adapter
+from .config import MAX_EPOCHS, MODEL, PATIENCE, check_model, fail
+from .tasks import Adapter
 
 __all__ = ["Fit", "fit_predict"]
 
@@ -104,7 +104,7 @@ def _split(n: int, y: np.ndarray, adapter: Adapter, seed: int, val_fraction: flo
     return train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=labels)
 
 
-def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "linear", seed: int = 0, monitor=None,
+def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = MODEL, seed: int = 0, monitor=None,
                 l2: float = 0.0, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, val_fraction: float = VAL_FRACTION,
                 stratify=None, batch_size: int = _BATCH, lr: float | None = None, rounds: int = _GBDT["rounds"],
                 early_stopping_rounds: int = _GBDT["early_stopping"]) -> Fit:
@@ -125,8 +125,7 @@ def fit_predict(adapter: Adapter, X_train, y_train, X_test, *, model: str = "lin
     ([-2.0, -1.9], True)
     """
     start = time.perf_counter()
-    if model not in MODELS:
-        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+    check_model(model)
     if not (isinstance(l2, (int, float)) and l2 >= 0 and math.isfinite(l2)):
         raise fail("l2", "a finite number >= 0", repr(l2))
     for name, value in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size),

@@ -18,12 +18,16 @@ import numpy as np
 from . import metrics as M
 from . import tasks
 from .config import (
+    AUTO_TOP,
+    FOLDS,
     MAX_EPOCHS,
-    MODELS,
+    MODEL,
     PATIENCE,
+    SEEDS,
     CompareConfig,
     Data,
     LossChoice,
+    check_model,
     check_protocol,
     fail,
     load_data,
@@ -33,7 +37,6 @@ from .models import check_inner_split
 from .store import RunFolder, trial_key
 
 EXECUTORS = ("local", "ray")
-AUTO_TOP = 3  # how many of the recommender's candidates `--losses auto` takes
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,12 @@ class Trial:
         return trial_key(self.choice.label, self.fold, self.seed)
 
 
-def build(data: str, target: str | None, *, losses="auto", model: str = "linear", folds: int = 5, seeds: int = 3,
+def build(data: str, target: str | None, *, losses="auto", model: str = MODEL, folds: int = FOLDS, seeds: int = SEEDS,
           metric=None, baseline: str | None = None, features=None, eval_target: str | None = None,
           l2: float = 0.0, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, task: str | None = None,
           top: int = AUTO_TOP) -> tuple[CompareConfig, Data, list[str]]:
     """Read the data and settle every setting; returns (config, data, notes for the user)."""
-    if model not in MODELS:
-        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+    check_model(model)
     d = load_data(data, target, features, eval_target)
     notes = list(d.notes)
     metric_names = M.parse_metrics(metric, _task_guess(d.y, metric, task)) if metric else None

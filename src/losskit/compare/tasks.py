@@ -29,12 +29,10 @@ from .. import domains as D
 from ..registry import get as _get
 from ..registry import spec as _spec
 from ..registry import specs as _specs
-from .config import fail
+from .config import MODEL, TASKS, check_model, fail
 
-__all__ = ["MODELS", "TASKS", "Adapter", "baseline", "check_fits", "encode_labels", "fitting_losses", "task_of"]
+__all__ = ["TASKS", "Adapter", "baseline", "check_fits", "encode_labels", "fitting_losses", "task_of"]
 
-TASKS = ("regression", "quantile", "binary", "multiclass")
-MODELS = ("linear", "mlp", "gbdt")
 _REAL_TASKS = ("regression", "quantile")
 _REGRESSION_SPEC_TASKS = ("regression", "count", "positive")  # registry tasks with a real target of one value
 _PROBABILITY_LOSSES = ("mse", "mae")  # regression losses run on the probability for classification
@@ -163,7 +161,7 @@ def fitting_losses(task: str, y=None) -> list[str]:
     return own + other
 
 
-def check_fits(loss: str, task: str, y, model: str = "linear") -> None:
+def check_fits(loss: str, task: str, y, model: str = MODEL) -> None:
     """Raise a ``ValueError`` saying why ``loss`` cannot be trained by ``model`` on this data.
 
     >>> check_fits("huber", "regression", [1.0, -2.0, 3.0])
@@ -172,8 +170,7 @@ def check_fits(loss: str, task: str, y, model: str = "linear") -> None:
     ...
     ValueError: compare: --losses: cross_entropy (a multiclass loss) does not fit the data's task; expected a loss for a regression task; received cross_entropy
     """
-    if model not in MODELS:
-        raise fail("--model", f"one of {', '.join(MODELS)}", repr(model))
+    check_model(model)
     try:
         s = _spec(loss)
     except (TypeError, ValueError) as exc:

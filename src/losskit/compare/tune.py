@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import domains as D
-from .config import MAX_EPOCHS, PATIENCE, LossChoice, fail
+from .config import CONFIRM_SEEDS, GRID, MAX_EPOCHS, MODEL, PATIENCE, TRIALS, TUNE_FOLDS, LossChoice, fail
 from .store import atomic_write, folder_errors, run_lock
 
 L2_RANGE = (1e-6, 1.0)
@@ -133,9 +133,10 @@ class Evaluator:
             yield run_trial(Trial(choice, fold, SEARCH_SEED, train, test), config, self.data)["metrics"][self.metric]
 
 
-def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: str = "linear", folds: int = 3,
-         metric=None, grid: int = 7, trials: int = 30, confirm_seeds: int = 3, features=None, eval_target=None,
-         max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, out="losskit-tune", overwrite: bool = False, progress=None):
+def tune(data, target=None, *, loss: str, params=None, l2: bool = False, model: str = MODEL, folds: int = TUNE_FOLDS,
+         metric=None, grid: int = GRID, trials: int = TRIALS, confirm_seeds: int = CONFIRM_SEEDS, features=None,
+         eval_target=None, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE, out="losskit-tune",
+         overwrite: bool = False, progress=None):
     """Tune ``loss`` on ``data``: validation curves, optuna search, confirmation compare. Returns the Comparison.
 
     ``params``: names or ``NAME=LOW:HIGH[:log]`` specs (default: every real

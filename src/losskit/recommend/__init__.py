@@ -15,7 +15,7 @@ import sys
 import types
 from dataclasses import dataclass
 
-from .profile import Profile, profile
+from .profile import Profile, fail, profile
 from .rules import RULES, Metric, Rule, parse_metric
 
 __all__ = ["RULES", "Avoid", "Entry", "Metric", "Profile", "Recommendation", "Rule", "profile", "recommend"]
@@ -86,7 +86,10 @@ class Recommendation:
         return "\n".join(lines)
 
 
-def recommend(y, X=None, metric: str | None = None, *, top: int = 5, task: str | None = None) -> Recommendation:
+TOP = 5  # how many ranked losses recommend() and `losskit recommend` return
+
+
+def recommend(y, X=None, metric: str | None = None, *, top: int = TOP, task: str | None = None) -> Recommendation:
     """Rank losses for the target ``y``, with evidence and suggested parameters.
 
     Args:
@@ -116,7 +119,7 @@ def recommend(y, X=None, metric: str | None = None, *, top: int = 5, task: str |
     {'quantile': 0.9}
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"recommend: top must be an integer >= 1; received top={top!r}")
+        raise fail("top", "an integer >= 1", f"top={top!r}")
     prof = profile(y, X, task=task)
     parsed = parse_metric(metric, prof.task)
 

@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .profile import fail
+
 MAX_STRING_CLASSES = 50
 SUFFIXES = (".csv", ".parquet", ".npy")
 
@@ -45,10 +47,6 @@ class Table(NamedTuple):
     X: np.ndarray | None
     features: tuple
     notes: tuple
-
-
-def _fail(arg: str, expectation: str, received: str, kind=ValueError):
-    return kind(f"recommend: {arg} must be {expectation}; received {received}")
 
 
 def _columns_hint(name, columns) -> str:
@@ -64,7 +62,7 @@ def _encode_strings(values, column: str):
 
     labels = sorted(pd.unique(values).tolist(), key=str)
     if len(labels) > MAX_STRING_CLASSES:
-        raise _fail(f"target column {column!r}", f"numeric, or text with at most {MAX_STRING_CLASSES} distinct "
+        raise fail(f"target column {column!r}", f"numeric, or text with at most {MAX_STRING_CLASSES} distinct "
                     "values (class names)", f"{len(labels)} distinct text values such as {labels[:3]!r}", TypeError)
     codes = {label: i for i, label in enumerate(labels)}
     mapping = ", ".join(f"{label!r} -> {i}" for label, i in codes.items())
@@ -91,15 +89,15 @@ def frame_to_table(frame, target, features=None) -> Table:
     """
     columns = list(frame.columns)
     if frame.shape[0] == 0:
-        raise _fail("DATA", "a table with at least one row", f"columns {[str(c) for c in columns]} and no rows")
+        raise fail("DATA", "a table with at least one row", f"columns {[str(c) for c in columns]} and no rows")
     if target not in columns:
-        raise _fail("target", "a column of DATA", f"{target!r} {_columns_hint(target, columns)}")
+        raise fail("target", "a column of DATA", f"{target!r} {_columns_hint(target, columns)}")
     notes = []
     column = frame[target]
     missing = column.isna().to_numpy()
     if missing.any():
         first = frame.index[np.argmax(missing)]
-        raise _fail(f"target column {target!r}", "free of missing values (NaN)",
+        raise fail(f"target column {target!r}", "free of missing values (NaN)",
                     f"{int(missing.sum())} missing of {len(column)}, the first at row {first!r}")
     if _is_numeric(column):
         y = column.to_numpy()
@@ -122,13 +120,13 @@ def frame_to_table(frame, target, features=None) -> Table:
         chosen = list(features)
         for c in chosen:
             if c not in columns:
-                raise _fail("features", "columns of DATA", f"{c!r} {_columns_hint(c, columns)}")
+                raise fail("features", "columns of DATA", f"{c!r} {_columns_hint(c, columns)}")
             if c == target:
-                raise _fail("features", "columns other than the target", f"{c!r}")
+                raise fail("features", "columns other than the target", f"{c!r}")
             if not _is_numeric(frame[c]):
-                raise _fail("features", "numeric columns", f"{c!r} of dtype {frame[c].dtype}", TypeError)
+                raise fail("features", "numeric columns", f"{c!r} of dtype {frame[c].dtype}", TypeError)
             if frame[c].isna().any():
-                raise _fail("features", "columns without missing values",
+                raise fail("features", "columns without missing values",
                             f"{c!r} with {int(frame[c].isna().sum())} missing")
     X = frame[chosen].to_numpy(dtype=np.float64) if chosen else None
     return Table(y, X, tuple(str(c) for c in chosen), tuple(notes))
@@ -138,9 +136,9 @@ def _npy_index(text, width: int, what: str) -> int:
     try:
         i = int(text)
     except (TypeError, ValueError):
-        raise _fail(what, f"a column index -{width}..{width - 1} for a .npy file", repr(text)) from None
+        raise fail(what, f"a column index -{width}..{width - 1} for a .npy file", repr(text)) from None
     if not -width <= i < width:
-        raise _fail(what, f"a column index -{width}..{width - 1} for a .npy file", repr(text))
+        raise fail(what, f"a column index -{width}..{width - 1} for a .npy file", repr(text))
     return i % width
 
 
@@ -165,32 +163,32 @@ def _load_npy(path: Path, target, features) -> Table:
         claimed, held, shape, dtype = _npy_sizes(path)
         arr = np.load(path, allow_pickle=False) if claimed <= held else None
     except (ValueError, OSError, EOFError) as error:
-        raise _fail("DATA", "a readable .npy file", f"{str(path)!r} ({error})") from None
+        raise fail("DATA", "a readable .npy file", f"{str(path)!r} ({error})") from None
     if arr is None:
-        raise _fail("DATA", "a complete .npy file", f"{str(path)!r}, whose header claims shape {shape} of "
+        raise fail("DATA", "a complete .npy file", f"{str(path)!r}, whose header claims shape {shape} of "
                     f"{dtype} ({claimed:,} bytes) but which holds {held:,} bytes of data (a truncated or "
                     "forged file); write it again with numpy.save")
     if arr.size == 0:
-        raise _fail("DATA", "a non-empty array", f"shape {arr.shape} in {str(path)!r}")
+        raise fail("DATA", "a non-empty array", f"shape {arr.shape} in {str(path)!r}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise _fail("DATA", "a numeric .npy array", f"dtype {arr.dtype}", TypeError)
+        raise fail("DATA", "a numeric .npy array", f"dtype {arr.dtype}", TypeError)
     if arr.ndim == 1:
         if target is not None or features:
-            raise _fail("target", "left out for a 1-D .npy array (the array is the target)", repr(target))
+            raise fail("target", "left out for a 1-D .npy array (the array is the target)", repr(target))
         return Table(arr, None, (), ())
     if arr.ndim != 2:
-        raise _fail("DATA", "a 1-D or 2-D .npy array", f"shape {arr.shape}")
+        raise fail("DATA", "a 1-D or 2-D .npy array", f"shape {arr.shape}")
     if target is None:
-        raise _fail("target", "a column index for a 2-D .npy array", "none (give --target)")
+        raise fail("target", "a column index for a 2-D .npy array", "none (give --target)")
     t = _npy_index(target, arr.shape[1], "target")
     cols = [i for i in range(arr.shape[1]) if i != t] if features is None else \
         [_npy_index(f, arr.shape[1], "features") for f in features]
     if t in cols:
-        raise _fail("features", "columns other than the target", repr(t))
+        raise fail("features", "columns other than the target", repr(t))
     y = arr[:, t]
     missing = np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.zeros(len(y), bool)
     if missing.any():
-        raise _fail(f"target column {t}", "free of missing values (NaN)",
+        raise fail(f"target column {t}", "free of missing values (NaN)",
                     f"{int(missing.sum())} missing of {len(y)}, the first at row {int(np.argmax(missing))}")
     X = arr[:, cols].astype(np.float64) if cols else None
     return Table(y, X, tuple(str(c) for c in cols), ())
@@ -212,21 +210,21 @@ def load_table(path, target=None, features=None) -> Table:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise _fail("DATA", "a .csv, .parquet or .npy file", f"{str(path)!r}")
+        raise fail("DATA", "a .csv, .parquet or .npy file", f"{str(path)!r}")
     if not path.is_file():
-        raise _fail("DATA", "an existing file", f"{str(path)!r} (no such file)", FileNotFoundError)
+        raise fail("DATA", "an existing file", f"{str(path)!r} (no such file)", FileNotFoundError)
     if suffix == ".npy":
         return _load_npy(path, target, features)
     import pandas as pd
 
     if target is None:
-        raise _fail("target", f"a column of DATA for a {suffix} file", "none (give --target)")
+        raise fail("target", f"a column of DATA for a {suffix} file", "none (give --target)")
     try:
         frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise _fail("DATA", "a CSV file with a header row and data", f"an empty file {str(path)!r}") from None
+        raise fail("DATA", "a CSV file with a header row and data", f"an empty file {str(path)!r}") from None
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise _fail("DATA", f"a readable {suffix} file", f"{str(path)!r} ({type(error).__name__}: {error})") from None
+        raise fail("DATA", f"a readable {suffix} file", f"{str(path)!r} ({type(error).__name__}: {error})") from None
     return frame_to_table(frame, target, features)
 
 
@@ -309,7 +307,7 @@ DATASETS = {
 def load_dataset(name: str) -> Table:
     """One of ``DATASETS`` (bundled with scikit-learn or statsmodels; no network) as a :class:`Table`."""
     if name not in DATASETS:
-        raise _fail("dataset", f"one of {', '.join(DATASETS)}", repr(name))
+        raise fail("dataset", f"one of {', '.join(DATASETS)}", repr(name))
     return DATASETS[name][2]()
 
 

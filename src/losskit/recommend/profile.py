@@ -16,8 +16,11 @@ References
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
+
+from .._validate import refusal
 
 TASKS = ("binary", "multiclass", "multilabel", "continuous", "counts", "proportion", "positive")
 
@@ -65,30 +68,30 @@ class Profile:
         return out
 
 
-def _fail(arg: str, expectation: str, received: str, kind=ValueError):
-    return kind(f"recommend: {arg} must be {expectation}; received {received}")
+# fail(arg, expectation, received, kind=ValueError) -> "recommend: <arg> must be <expectation>; received <received>"
+fail = partial(refusal, "recommend")
 
 
 def _as_target(y) -> np.ndarray:
     try:
         arr = np.asarray(y)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise _fail("y", "an array of numbers", f"{type(y).__name__} ({exc})", TypeError) from None
+        raise fail("y", "an array of numbers", f"{type(y).__name__} ({exc})", TypeError) from None
     if arr.dtype == bool:
         arr = arr.astype(np.int64)
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise _fail("y", "numeric (encode class names as integers 0..C-1)", f"dtype {arr.dtype}", TypeError)
+        raise fail("y", "numeric (encode class names as integers 0..C-1)", f"dtype {arr.dtype}", TypeError)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim not in (1, 2):
-        raise _fail("y", "1-D (or 2-D for multi-label / multi-output)", f"shape {arr.shape}")
+        raise fail("y", "1-D (or 2-D for multi-label / multi-output)", f"shape {arr.shape}")
     if arr.size == 0:
-        raise _fail("y", "non-empty", f"shape {arr.shape}")
+        raise fail("y", "non-empty", f"shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise _fail("y", "finite (no NaN or inf)", f"{int(bad.sum())} non-finite value(s)")
+        raise fail("y", "finite (no NaN or inf)", f"{int(bad.sum())} non-finite value(s)")
     if np.all(arr == arr.flat[0]):
-        raise _fail("y", "non-constant (a constant target has nothing to learn)", f"every value = {arr.flat[0].item()!r}")
+        raise fail("y", "non-constant (a constant target has nothing to learn)", f"every value = {arr.flat[0].item()!r}")
     return arr
 
 
@@ -97,14 +100,14 @@ def _as_features(X, n: int) -> np.ndarray | None:
         return None
     X = np.asarray(X)
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise _fail("X", "numeric", f"dtype {X.dtype}", TypeError)
+        raise fail("X", "numeric", f"dtype {X.dtype}", TypeError)
     X = X.astype(np.float64)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2 or X.shape[0] != n:
-        raise _fail("X", f"2-D with {n} rows (one per target row)", f"shape {X.shape}")
+        raise fail("X", f"2-D with {n} rows (one per target row)", f"shape {X.shape}")
     if not np.isfinite(X).all():
-        raise _fail("X", "finite (no NaN or inf)", f"{int((~np.isfinite(X)).sum())} non-finite value(s)")
+        raise fail("X", "finite (no NaN or inf)", f"{int((~np.isfinite(X)).sum())} non-finite value(s)")
     return X
 
 
@@ -251,10 +254,10 @@ def profile(y, X=None, *, task: str | None = None) -> Profile:
     detected, reason, classes, class_counts = _detect(y64)
     if task is not None:
         if task not in TASKS:
-            raise _fail("task", f"one of {', '.join(TASKS)}", f"task={task!r}")
+            raise fail("task", f"one of {', '.join(TASKS)}", f"task={task!r}")
         problem = _misfit(task, y64)
         if problem:
-            raise _fail("task", f"a task the target fits ({problem})", f"task={task!r}")
+            raise fail("task", f"a task the target fits ({problem})", f"task={task!r}")
         detected, reason = task, "given by the caller"
         if task in ("binary", "multiclass"):
             classes, class_counts = np.unique(y64, return_counts=True)

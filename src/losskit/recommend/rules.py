@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .profile import Profile
+from .profile import Profile, fail
 
 REGRESSION = ("continuous", "positive", "counts", "proportion")
 CLASSES = ("binary", "multiclass", "multilabel")
@@ -62,13 +62,12 @@ def parse_metric(metric, task: str) -> Metric | None:
     if metric is None:
         return None
     if not isinstance(metric, str):
-        raise TypeError(f"recommend: metric must be a string such as 'f1' or 'pinball@0.9'; received "
-                        f"{type(metric).__name__} {metric!r}")
+        raise fail("metric", "a string such as 'f1' or 'pinball@0.9'", f"{type(metric).__name__} {metric!r}",
+                   TypeError)
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:@\s*([0-9.eE+-]+))?\s*", metric.lower())
     name = ALIASES.get(match.group(1), match.group(1)) if match else None
     if name not in METRICS:
-        raise ValueError(f"recommend: metric must be one of {', '.join(sorted(METRICS))} (pinball@q for a "
-                         f"quantile); received metric={metric!r}")
+        raise fail("metric", f"one of {', '.join(sorted(METRICS))} (pinball@q for a quantile)", f"metric={metric!r}")
     level = None
     if match.group(2) is not None:
         try:
