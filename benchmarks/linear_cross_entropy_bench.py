@@ -53,7 +53,7 @@ def _loss_fn(impl: str, bias: bool):
         return lambda h, w, b, y: F.cross_entropy(F.linear(h, w, b), y)
     if name == "losskit":
         from losskit.torch import linear_cross_entropy
-        return lambda h, w, b, y: linear_cross_entropy(h, w, y, bias=b, chunk_size=rows)
+        return lambda h, w, b, y: linear_cross_entropy(h, w, y, linear_bias=b, chunk_size=rows)
     if name == "torch-chunked":
         options = torch.nn.LinearCrossEntropyOptions() if rows is None else \
             torch.nn.LinearCrossEntropyOptions(batch_chunk_size=rows, chunking_method=None)

@@ -66,7 +66,7 @@ def _run(fn, h, w, b, y, needs=(True, True, True), grad_out=None, **kw):
 
 
 def _fast(hidden, weight, b, target, **kw):
-    return linear_cross_entropy(hidden, weight, target, bias=b, **kw)
+    return linear_cross_entropy(hidden, weight, target, linear_bias=b, **kw)
 
 
 def _assert_close(got, want, dtype):
@@ -200,7 +200,7 @@ def test_kernel_may_overwrite_its_logits_with_their_gradient():
 def test_grad_output_scales_and_second_backward_runs_on_plain_math(path):
     hidden, weight, b, target, _ = _case(11, 4, 6, torch.float64, seed=9, bias=True, ignored=2)
     h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
-    loss = linear_cross_entropy(h, w, target, bias=b, chunk_size=4)
+    loss = linear_cross_entropy(h, w, target, linear_bias=b, chunk_size=4)
     (3.0 * loss).backward(retain_graph=True)
     first = (h.grad.clone(), w.grad.clone())
     h.grad = w.grad = None
@@ -230,7 +230,8 @@ def test_double_backward_equals_plain_path(path, reduction):
 def test_without_autograd_returns_the_value(path):
     hidden, weight, b, target, cw = _case(10, 4, 7, torch.float32, seed=11, bias=True, class_weight=True)
     with torch.no_grad():
-        got = linear_cross_entropy(hidden.requires_grad_(), weight, target, bias=b, class_weight=cw, chunk_size=3)
+        got = linear_cross_entropy(hidden.requires_grad_(), weight, target, linear_bias=b, class_weight=cw,
+                                   chunk_size=3)
     assert not got.requires_grad
     _assert_close(got, _reference(hidden, weight, b, target, class_weight=cw).detach(), torch.float32)
 
@@ -276,10 +277,10 @@ def test_module_holds_the_options(path):
     hidden, weight, b, target, cw = _case(12, 4, 7, torch.float64, seed=15, bias=True, class_weight=True, ignored=2)
     loss = LinearCrossEntropyLoss(class_weight=cw, label_smoothing=0.1, reduction="sum", chunk_size=5)
     assert "class_weight" in loss.state_dict() and "chunk_size=5" in repr(loss)
-    got = loss(hidden, weight, target, bias=b)
+    got = loss(hidden, weight, target, linear_bias=b)
     want = _reference(hidden, weight, b, target, class_weight=cw, label_smoothing=0.1, reduction="sum")
     _assert_close(got, want, torch.float64)
-    with pytest.raises(ValueError, match=r"LinearCrossEntropyLoss: chunk_size must be a positive integer"):
+    with pytest.raises(ValueError, match=r"LinearCrossEntropyLoss: chunk_size must be > 0"):
         LinearCrossEntropyLoss(chunk_size=0)
     with pytest.raises(ValueError, match=r"LinearCrossEntropyLoss: reduction must be one of"):
         LinearCrossEntropyLoss(reduction="avg")
@@ -288,24 +289,24 @@ def test_module_holds_the_options(path):
 def _bad_calls():
     h, w, y = torch.randn(4, 3), torch.randn(5, 3), torch.tensor([0, 1, 2, 4])
     return [
-        ({"weight": torch.randn(5, 2)}, ValueError, r"weight must have shape \(V, 3\).*received shape \(5, 2\)"),
-        ({"weight": torch.randn(15)}, ValueError, r"weight must have shape \(V, 3\).*received shape \(15,\)"),
+        ({"linear_weight": torch.randn(5, 2)}, ValueError, r"linear_weight must have shape \(V, 3\).*received shape \(5, 2\)"),
+        ({"linear_weight": torch.randn(15)}, ValueError, r"linear_weight must have shape \(V, 3\).*received shape \(15,\)"),
         ({"target": torch.tensor([0, 1, 2])}, ValueError, r"target must have shape \(4,\).*received shape \(3,\)"),
         ({"target": y.float()}, TypeError, r"target must hold integer class indices.*received dtype torch.float32"),
         ({"target": torch.tensor([0, 1, 5, 1])}, ValueError, (r"target must hold class indices in \[0, 5\) or "
                                                                r"ignore_index=-100; received 5")),
         ({"target": torch.tensor([0, -1, 2, 1])}, ValueError, r"target must hold class indices in \[0, 5\).*received -1"),
-        ({"weight": w.double()}, TypeError, (r"weight must have hidden's dtype torch.float32; received dtype "
+        ({"linear_weight": w.double()}, TypeError, (r"linear_weight must have input's dtype torch.float32; received dtype "
                                              r"torch.float64")),
-        ({"bias": torch.randn(4)}, ValueError, r"bias must have shape \(5,\).*received shape \(4,\)"),
-        ({"bias": torch.randn(5, dtype=torch.float64)}, TypeError, r"bias must have hidden's dtype"),
+        ({"linear_bias": torch.randn(4)}, ValueError, r"linear_bias must have shape \(5,\).*received shape \(4,\)"),
+        ({"linear_bias": torch.randn(5, dtype=torch.float64)}, TypeError, r"linear_bias must have input's dtype"),
         ({"class_weight": torch.rand(4)}, ValueError, r"class_weight must have shape \(5,\).*received shape \(4,\)"),
         ({"class_weight": -torch.ones(5)}, ValueError, r"class_weight must be >= 0; received -1.0"),
         ({"class_weight": torch.tensor([1.0, float("nan"), 1, 1, 1])}, ValueError, (r"class_weight must not "
                                                                                     r"contain NaN")),
-        ({"hidden": h.long()}, TypeError, r"hidden must have a floating dtype; received dtype torch.int64"),
-        ({"hidden": h.numpy()}, TypeError, r"hidden must be a torch.Tensor; received ndarray"),
-        ({"hidden": torch.tensor(1.0)}, ValueError, r"hidden must have a feature axis"),
+        ({"input": h.long()}, TypeError, r"input must have a floating dtype; received dtype torch.int64"),
+        ({"input": h.numpy()}, TypeError, r"linear_weight must be an array of input's backend; received Tensor"),
+        ({"input": torch.tensor(1.0)}, ValueError, r"input must have a feature axis"),
         ({"chunk_size": 0}, ValueError, r"chunk_size must be a positive integer or None; received chunk_size=0"),
         ({"chunk_size": -3}, ValueError, r"chunk_size must be a positive integer or None; received chunk_size=-3"),
         ({"chunk_size": 2.0}, TypeError, r"chunk_size must be a positive integer or None; received float 2.0"),
@@ -318,7 +319,7 @@ def _bad_calls():
 
 @pytest.mark.parametrize("change,error,pattern", _bad_calls(), ids=lambda p: None)
 def test_bad_input_raises_a_clear_error(change, error, pattern):
-    args = {"hidden": torch.randn(4, 3), "weight": torch.randn(5, 3), "target": torch.tensor([0, 1, 2, 4])}
+    args = {"input": torch.randn(4, 3), "linear_weight": torch.randn(5, 3), "target": torch.tensor([0, 1, 2, 4])}
     args.update(change)
     with pytest.raises(error, match="linear_cross_entropy: " + pattern):
-        linear_cross_entropy(args.pop("hidden"), args.pop("weight"), args.pop("target"), **args)
+        linear_cross_entropy(args.pop("input"), args.pop("linear_weight"), args.pop("target"), **args)

@@ -36,6 +36,18 @@ def refusal(where: str, arg: str, expectation: str, received: str, kind=ValueErr
 # -- scalars -----------------------------------------------------------------
 
 
+def check_chunk_size(where, chunk_size):
+    """``chunk_size`` checked: None or a positive int; ``where`` names the caller in errors."""
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+        raise TypeError(f"{where}: chunk_size must be a positive integer or None; "
+                        f"received {type(chunk_size).__name__} {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"{where}: chunk_size must be a positive integer or None; received chunk_size={chunk_size!r}")
+    return int(chunk_size)
+
+
 def check_reduction(loss: str, reduction) -> str:
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(

@@ -263,6 +263,8 @@ def check_params(spec: LossSpec, params: dict, *, where: str | None = None) -> d
             check_bool(where, p.name, value)
         elif p.kind == "int":
             check_int(where, p.name, value)
+            if isinstance(p.domain, D.Interval):
+                check_param(where, p.name, value, p.domain)
         elif p.kind == "choice":
             check_choice(where, p.name, value, p.domain)
         elif isinstance(p.domain, D.Interval) and (p.kind == "real" or isinstance(value, numbers.Real)):

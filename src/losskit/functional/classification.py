@@ -23,13 +23,23 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 
 from .. import domains as D
-from .._array import array_device, array_namespace, log_softmax, one_hot, safe_pow
+from .._array import array_device, array_namespace, is_torch, log_softmax, one_hot, safe_pow
 from .._reduce import denominator as mean_denominator, reduce
-from .._validate import check_bool, check_choice, check_int, check_param, check_reduction, check_values, class_axis
+from .._validate import (
+    check_bool,
+    check_choice,
+    check_chunk_size,
+    check_int,
+    check_param,
+    check_reduction,
+    check_values,
+    class_axis,
+)
 from ..kernels import dispatch as fast
-import numpy as np
 from ..registry import Param, derivatives_of, loss
 
 __all__ = [
@@ -39,6 +49,7 @@ __all__ = [
     "poly1_cross_entropy",
     "multi_margin",
     "generalized_cross_entropy",
+    "linear_cross_entropy",
 ]
 
 # Parameter domains, shared by the definitions (@loss) and the functions.
@@ -827,45 +838,76 @@ def _generalized_cross_entropy_derivatives(raw, target, *, full=False, q, ignore
 _LCE = "linear_cross_entropy"
 
 
-def linear_cross_entropy(hidden, weight, target, *, bias=None, class_weight=None, ignore_index=-100,
-                         label_smoothing=0.0, reduction="mean", chunk_size=None):
-    r"""Cross-entropy of the logits ``hidden @ weight.T + bias`` without
-    forming them all at once.
+def _linear_example(rng, n=6, hidden=5, classes=4):
+    """Hidden states, a head and labels (every row counts: the property
+    suite's mean is over all rows; ignore_index and linear_bias are tested in
+    tests/functional/test_linear_cross_entropy.py)."""
+    target = rng.integers(0, classes, size=n)
+    return (rng.normal(size=(n, hidden)), rng.normal(size=(classes, hidden)), target), {}
 
-    Equal to ``losskit.cross_entropy(hidden @ weight.T + bias, target,
-    class_weight=..., ignore_index=..., label_smoothing=..., reduction=...)``
-    (itself equal to ``torch.nn.functional.cross_entropy``) for 2-D
-    ``hidden``, values and gradients for ``hidden``, ``weight`` and ``bias``
-    (each where it requires a gradient). Leading axes of ``hidden`` are
-    flattened into rows: ``hidden`` (..., H) with ``target`` (...) is the
-    cross-entropy of the rows, and ``reduction="none"`` returns shape (...).
-    As in ``cross_entropy``, ``"mean"`` divides by the summed class weights
-    of the rows that count, and a batch where nothing counts gives 0 with a
-    zero gradient.
 
-    Memory: the gradients of the inputs plus two blocks of
-    ``chunk_size`` x V logits, instead of several N x V buffers.
-    float32 and float64 take the chunked path (the numba kernel on CPU,
-    torch ops on other devices). float16/bfloat16 take the plain path:
-    ``F.linear`` in the input dtype, the loss computed in float32 and
-    returned in the input dtype. So do calls inside ``torch.compile`` or a
-    functorch transform, a ``class_weight`` that requires a gradient, and any
-    call inside ``losskit.kernels.disabled()``; ``losskit.kernels.record()``
-    says which path a call took. Under ``torch.autocast`` the chunked path
-    computes in the inputs' own dtype.
+@loss(
+    task="multiclass",
+    kind="structured",
+    input_space="hidden states (..., H) and a linear head (V, H)",
+    summary="Cross-entropy of the logits input @ linear_weight.T + linear_bias, in blocks of rows: the N x V "
+            "logits are never all in memory.",
+    estimates="class probabilities (softmax of the head's logits)",
+    inputs=("input", "linear_weight", "target"),
+    example=_linear_example,
+    params=(_CLASS_WEIGHT, _IGNORE, _SMOOTHING,
+            Param("chunk_size", D.POSITIVE, "rows per block; None: 512, fewer for V > 262144", kind="int")),
+    param_grid=({"label_smoothing": 0.2, "chunk_size": 2}, {"ignore_index": None}, {"class_weight": [0.5, 1.0, 2.0, 0.0]}),
+    minimum=None,
+    peers=("torch.nn.functional.linear_cross_entropy",),
+    references=("Wijmans, E., Huval, B., Hertzberg, A., Koltun, V., Krähenbühl, P. (2025). Cut Your Losses in "
+                "Large-Vocabulary Language Models. ICLR.",),
+    notes="Takes PyTorch's names: linear_weight, linear_bias; class_weight is PyTorch's weight, and weight is "
+          "the per-sample weight of every losskit loss. The blockwise path serves float32/float64 torch tensors "
+          "without weight or mask; everything else computes the full logits.",
+)
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, class_weight=None, ignore_index=-100,
+                         label_smoothing=0.0, chunk_size=None, weight=None, mask=None, reduction="mean"):
+    r"""Cross-entropy of the logits ``input @ linear_weight.T + linear_bias``
+    without forming them all at once.
+
+    Equal to ``losskit.cross_entropy(input @ linear_weight.T + linear_bias,
+    target, ...)`` with the same options (itself equal to
+    ``torch.nn.functional.cross_entropy``), values and gradients for
+    ``input``, ``linear_weight`` and ``linear_bias`` (each where it requires a
+    gradient). The names are those of
+    ``torch.nn.functional.linear_cross_entropy``; as everywhere in losskit,
+    ``class_weight`` weighs classes (PyTorch's ``weight``) and ``weight`` and
+    ``mask`` are per sample. Leading axes of ``input`` are flattened into
+    rows: ``input`` (..., H) with ``target`` (...) is the cross-entropy of the
+    rows, and ``reduction="none"`` returns shape (...). ``"mean"`` divides by
+    the summed class and sample weights of the rows that count, and a batch
+    where nothing counts gives 0 with a zero gradient.
+
+    Memory: float32 and float64 torch tensors without ``weight`` or ``mask``
+    take the blockwise path (the numba kernel on CPU, torch ops on other
+    devices): the gradients of the inputs plus two blocks of ``chunk_size``
+    x V logits, instead of several N x V buffers. So do not calls inside
+    ``torch.compile`` or a functorch transform, a ``class_weight`` that
+    requires a gradient, or any call inside ``losskit.kernels.disabled()``:
+    these, NumPy and JAX arrays, and per-sample ``weight`` or ``mask`` compute
+    the full logits (float16/bfloat16 in float32, returned in the input
+    dtype). ``losskit.kernels.record()`` says which path a call took. Under
+    ``torch.autocast`` the blockwise path computes in the inputs' own dtype.
 
     Args:
-        hidden: (N, H), (..., H) or (H,) floating tensor.
-        weight: (V, H) tensor of ``hidden``'s dtype and device.
-        target: integer class indices of shape ``hidden.shape[:-1]``.
-        bias: optional (V,) tensor of ``hidden``'s dtype.
+        input: (N, H), (..., H) or (H,) floating array: the hidden states.
+        linear_weight: (V, H) array of ``input``'s dtype: the head.
+        target: integer class indices of shape ``input.shape[:-1]``.
+        linear_bias: optional (V,) array of ``input``'s dtype.
         class_weight: optional length-V non-negative weights.
         ignore_index: label whose rows are left out (None: none).
         label_smoothing: :math:`\varepsilon \in [0, 1]`.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         chunk_size: rows per block, a positive integer; None picks 512
             (fewer for V > 262144;
             :func:`losskit.kernels.linear_cross_entropy.default_chunk_size`).
+        weight, mask: optional per-sample arrays of ``target``'s shape.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
     >>> import torch
     >>> from losskit.torch import linear_cross_entropy
@@ -877,12 +919,58 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, class_weight=None
     >>> loss.backward(); h.grad.shape, w.grad.shape
     (torch.Size([10, 4]), torch.Size([7, 4]))
     """
-    from ..kernels import linear_cross_entropy as blockwise
+    if is_torch(input) and weight is None and mask is None:
+        from ..kernels import linear_cross_entropy as blockwise
 
-    call = _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_index, label_smoothing,
-                        reduction, chunk_size)
-    out = blockwise.forward(call, weight, bias, reference=_linear_plain)
-    return _linear_plain(call, call.hidden, weight, bias) if out is None else out
+        call = _linear_call(blockwise, input, linear_weight, target, linear_bias, class_weight, ignore_index,
+                            label_smoothing, reduction, chunk_size)
+        out = blockwise.forward(call, linear_weight, linear_bias, reference=_linear_plain)
+        return _linear_plain(call, call.hidden, linear_weight, linear_bias) if out is None else out
+    return _linear_full_logits(input, linear_weight, target, linear_bias, class_weight, ignore_index,
+                               label_smoothing, chunk_size, weight, mask, reduction)
+
+
+def _linear_full_logits(input, linear_weight, target, linear_bias, class_weight, ignore_index, label_smoothing,
+                        chunk_size, weight, mask, reduction):
+    """The reference math on any backend: ``cross_entropy`` of the full
+    logits, rows flattened, half precision computed in float32."""
+    check_chunk_size(_LCE, chunk_size)
+    xp = array_namespace(input)
+    for name, x in (("linear_weight", linear_weight), ("target", target)):
+        if array_namespace(x) is not xp:
+            raise TypeError(f"{_LCE}: {name} must be an array of input's backend; received {type(x).__name__}")
+    if not xp.isdtype(input.dtype, "real floating"):
+        raise TypeError(f"{_LCE}: input must have a floating dtype; received dtype {input.dtype}")
+    if input.ndim < 1:
+        raise ValueError(f"{_LCE}: input must have a feature axis, shape (N, H), (..., H) or (H,); received shape ()")
+    H = input.shape[-1]
+    if linear_weight.ndim != 2 or linear_weight.shape[1] != H:
+        raise ValueError(f"{_LCE}: linear_weight must have shape (V, {H}) (one row of H={H} features per class, "
+                         f"as input's last axis); received shape {tuple(linear_weight.shape)}")
+    V = linear_weight.shape[0]
+    parts = [("linear_weight", linear_weight)] + ([("linear_bias", linear_bias)] if linear_bias is not None else [])
+    for name, x in parts:
+        if x.dtype != input.dtype:
+            raise TypeError(f"{_LCE}: {name} must have input's dtype {input.dtype}; received dtype {x.dtype}")
+    if linear_bias is not None and tuple(linear_bias.shape) != (V,):
+        raise ValueError(f"{_LCE}: linear_bias must have shape ({V},) (one value per class, V = "
+                         f"linear_weight.shape[0]); received shape {tuple(linear_bias.shape)}")
+    sample_shape = tuple(input.shape[:-1])
+    for name, x in (("target", target), ("weight", weight), ("mask", mask)):
+        if x is not None and tuple(x.shape) != sample_shape:
+            raise ValueError(f"{_LCE}: {name} must have shape {sample_shape} (input's shape without its last "
+                             f"axis); received shape {tuple(x.shape)}")
+    half = input.dtype in tuple(getattr(xp, name) for name in ("float16", "bfloat16") if hasattr(xp, name))
+    compute = xp.float32 if half else input.dtype
+    rows = xp.reshape(xp.astype(input, compute), (-1, H))
+    logits = xp.matmul(rows, xp.permute_dims(xp.astype(linear_weight, compute), (1, 0)))
+    if linear_bias is not None:
+        logits = logits + xp.astype(linear_bias, compute)
+    flat = (lambda a: None if a is None else xp.reshape(a, (-1,)))
+    value = cross_entropy(logits, flat(target), class_weight=class_weight, ignore_index=ignore_index,
+                          label_smoothing=label_smoothing, weight=flat(weight), mask=flat(mask), reduction=reduction)
+    value = xp.reshape(value, sample_shape) if reduction == "none" else value
+    return xp.astype(value, input.dtype) if half else value
 
 
 def _linear_check_tensor(name, x):
@@ -892,7 +980,7 @@ def _linear_check_tensor(name, x):
         raise TypeError(f"{_LCE}: {name} must be a torch.Tensor; received {type(x).__name__}")
 
 
-def _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_index, label_smoothing, reduction,
+def _linear_call(blockwise, hidden, linear_weight, target, linear_bias, class_weight, ignore_index, label_smoothing, reduction,
                  chunk_size):
     """The arguments of ``linear_cross_entropy`` checked, as a ``blockwise.Call``."""
     import torch
@@ -901,38 +989,41 @@ def _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_i
     eps = check_param(_LCE, "label_smoothing", label_smoothing, D.UNIT)
     if ignore_index is not None:
         ignore_index = check_int(_LCE, "ignore_index", ignore_index)
-    chunk_size = blockwise.check_chunk_size(_LCE, chunk_size)
-    for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
+    chunk_size = check_chunk_size(_LCE, chunk_size)
+    for name, x in (("input", hidden), ("linear_weight", linear_weight), ("target", target)):
         _linear_check_tensor(name, x)
     if not hidden.is_floating_point():
-        raise TypeError(f"{_LCE}: hidden must have a floating dtype; received dtype {hidden.dtype}")
+        raise TypeError(f"{_LCE}: input must have a floating dtype; received dtype {hidden.dtype}")
     if hidden.ndim < 1:
-        raise ValueError(f"{_LCE}: hidden must have a feature axis, shape (N, H), (..., H) or (H,); "
+        raise ValueError(f"{_LCE}: input must have a feature axis, shape (N, H), (..., H) or (H,); "
                          f"received shape ()")
     H = hidden.shape[-1]
-    if weight.ndim != 2 or weight.shape[1] != H:
-        raise ValueError(f"{_LCE}: weight must have shape (V, {H}) (one row of H={H} features per class, "
-                         f"as hidden's last axis); received shape {tuple(weight.shape)}")
-    V = weight.shape[0]
-    if weight.dtype != hidden.dtype:
-        raise TypeError(f"{_LCE}: weight must have hidden's dtype {hidden.dtype}; received dtype {weight.dtype}")
-    if bias is not None:
-        _linear_check_tensor("bias", bias)
-        if tuple(bias.shape) != (V,):
-            raise ValueError(f"{_LCE}: bias must have shape ({V},) (one value per class, V = weight.shape[0]); "
-                             f"received shape {tuple(bias.shape)}")
-        if bias.dtype != hidden.dtype:
-            raise TypeError(f"{_LCE}: bias must have hidden's dtype {hidden.dtype}; received dtype {bias.dtype}")
+    if linear_weight.ndim != 2 or linear_weight.shape[1] != H:
+        raise ValueError(f"{_LCE}: linear_weight must have shape (V, {H}) (one row of H={H} features per class, "
+                         f"as input's last axis); received shape {tuple(linear_weight.shape)}")
+    V = linear_weight.shape[0]
+    if linear_weight.dtype != hidden.dtype:
+        raise TypeError(f"{_LCE}: linear_weight must have input's dtype {hidden.dtype}; received dtype "
+                        f"{linear_weight.dtype}")
+    if linear_bias is not None:
+        _linear_check_tensor("linear_bias", linear_bias)
+        if tuple(linear_bias.shape) != (V,):
+            raise ValueError(f"{_LCE}: linear_bias must have shape ({V},) (one value per class, V = "
+                             f"linear_weight.shape[0]); received shape {tuple(linear_bias.shape)}")
+        if linear_bias.dtype != hidden.dtype:
+            raise TypeError(f"{_LCE}: linear_bias must have input's dtype {hidden.dtype}; received dtype "
+                            f"{linear_bias.dtype}")
     sample_shape = tuple(hidden.shape[:-1])
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(f"{_LCE}: target must hold integer class indices of shape {sample_shape}; "
                         f"received dtype {target.dtype}")
     if tuple(target.shape) != sample_shape:
-        raise ValueError(f"{_LCE}: target must have shape {sample_shape} (hidden's shape without its last "
+        raise ValueError(f"{_LCE}: target must have shape {sample_shape} (input's shape without its last "
                          f"axis); received shape {tuple(target.shape)}")
-    for name, x in (("weight", weight), ("target", target), ("bias", bias), ("class_weight", class_weight)):
+    for name, x in (("linear_weight", linear_weight), ("target", target), ("linear_bias", linear_bias),
+                    ("class_weight", class_weight)):
         if isinstance(x, torch.Tensor) and x.device != hidden.device:
-            raise ValueError(f"{_LCE}: {name} must be on hidden's device {hidden.device}; "
+            raise ValueError(f"{_LCE}: {name} must be on input's device {hidden.device}; "
                              f"received device {x.device}")
     compute = hidden.dtype if hidden.dtype in (torch.float32, torch.float64) else torch.float32
     if class_weight is not None:
@@ -982,12 +1073,16 @@ def _linear_call(blockwise, hidden, weight, target, bias, class_weight, ignore_i
     return call
 
 
-def _linear_plain(call, hidden, weight, bias):
+def _linear_plain(call, hidden, linear_weight, linear_bias):
     """``losskit.cross_entropy`` of the full logits (the reference math)."""
     import torch
 
-    logits = torch.nn.functional.linear(hidden, weight, bias)
+    dtype = hidden.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # computed in float32, returned in the input dtype
+        hidden, linear_weight = hidden.float(), linear_weight.float()
+        linear_bias = None if linear_bias is None else linear_bias.float()
+    logits = torch.nn.functional.linear(hidden, linear_weight, linear_bias)
     value = cross_entropy(logits, call.target.reshape(-1), class_weight=call.class_weight,
                           ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
                           reduction=call.reduction)
-    return value.reshape(call.out_shape) if call.reduction == "none" else value
+    return (value.reshape(call.out_shape) if call.reduction == "none" else value).to(dtype)

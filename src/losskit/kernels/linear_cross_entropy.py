@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - older torch
     def is_functorch_wrapped_tensor(x):
         return False
 
-__all__ = ["Call", "check_chunk_size", "default_chunk_size", "forward"]
+__all__ = ["Call", "default_chunk_size", "forward"]
 
 _LOSS = "linear_cross_entropy"
 
@@ -126,18 +126,6 @@ class Call:
         "target",
         "valid",
     )
-
-
-def check_chunk_size(where, chunk_size):
-    """``chunk_size`` checked: None or a positive int; ``where`` names the caller in errors."""
-    if chunk_size is None:
-        return None
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(f"{where}: chunk_size must be a positive integer or None; "
-                        f"received {type(chunk_size).__name__} {chunk_size!r}")
-    if chunk_size < 1:
-        raise ValueError(f"{where}: chunk_size must be a positive integer or None; received chunk_size={chunk_size!r}")
-    return int(chunk_size)
 
 
 

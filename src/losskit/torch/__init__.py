@@ -6,9 +6,10 @@
 - ``losskit.torch.regularize``: L1, L2 and elastic-net penalties over a model's
   parameters.
 - ``losskit.torch.multitask``: multi-task loss and gradient weighting.
-- ``linear_cross_entropy`` / ``LinearCrossEntropyLoss``: the cross-entropy of
-  a linear layer's logits, computed in blocks of rows so the N x V logits
-  never exist at once (large-vocabulary heads).
+- ``linear_cross_entropy`` (also ``losskit.linear_cross_entropy``) and its
+  generated ``LinearCrossEntropyLoss``: the cross-entropy of a linear layer's
+  logits, computed in blocks of rows so the N x V logits never exist at once
+  (large-vocabulary heads).
 
 Importing this package imports torch; ``import losskit`` does not.
 """
@@ -18,10 +19,10 @@ from __future__ import annotations
 from .. import registry as _registry
 from ..functional.classification import linear_cross_entropy
 from . import multitask, regularize
-from .modules import LinearCrossEntropyLoss, LossModule, class_name, from_config, module, module_class
+from .modules import LossModule, class_name, from_config, module, module_class
 
-__all__ = ["LinearCrossEntropyLoss", "LossModule", "class_name", "from_config", "linear_cross_entropy", "module",
-           "module_class", "multitask", "regularize"]
+__all__ = ["LossModule", "class_name", "from_config", "linear_cross_entropy", "module", "module_class", "multitask",
+           "regularize"]
 
 for _spec in _registry.specs():
     globals()[class_name(_spec.name)] = module_class(_spec.name)

@@ -7,9 +7,9 @@ that are tensors (``class_weight``, ``pos_weight``, a vector ``alpha`` or
 ``state_dict``. A loss registered later (``losskit.register_loss``) gets its
 module the same way: ``losskit.torch.module("my_loss")``.
 
-One module is written by hand: ``LinearCrossEntropyLoss``, the options of
-``losskit.torch.linear_cross_entropy`` (a linear head's cross-entropy, whose
-arrays are not one input/target pair).
+``LinearCrossEntropyLoss`` is made the same way:
+``forward(input, linear_weight, target, linear_bias=None)``; optional arrays
+the function takes by keyword (``linear_bias``) are passed through.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import torch
 
 from .. import domains as D
 from .. import registry
-from .._validate import check_int, check_param, check_reduction
-from ..functional.classification import linear_cross_entropy
-from ..kernels.linear_cross_entropy import check_chunk_size
+from .._validate import check_reduction
 
-__all__ = ["LinearCrossEntropyLoss", "LossModule", "class_name", "from_config", "module", "module_class"]
+__all__ = ["LossModule", "class_name", "from_config", "module", "module_class"]
 
 # Name parts written as acronyms in class names (PyTorch's own style: MSELoss, NLLLoss).
 _ACRONYMS = {
@@ -36,6 +34,8 @@ _ACRONYMS = {
 # class-weight vector per class), created when ``num_classes`` and
 # ``embedding_dim`` are given.
 _LEARNABLE = ("centers",)
+# Arrays a loss takes by keyword, optionally, beside its positional ones.
+_OPTIONAL_ARRAYS = {"linear_cross_entropy": ("linear_bias",)}
 
 
 def class_name(name: str) -> str:
@@ -92,8 +92,11 @@ class LossModule(torch.nn.Module):
             self._owned = learnable
             self._arrays = [n for n in self._arrays if n not in learnable]
 
-    def forward(self, *arrays, weight=None, mask=None):
+    def forward(self, *arrays, weight=None, mask=None, **optional):
         where = type(self).__name__
+        unknown = sorted(set(optional) - set(_OPTIONAL_ARRAYS.get(self.spec.name, ())))
+        if unknown:
+            raise TypeError(f"{where}: forward takes no keyword {', '.join(unknown)}; received it")
         if len(arrays) != len(self._arrays):
             raise TypeError(f"{where}: forward takes {len(self._arrays)} arrays ({', '.join(self._arrays)}); "
                             f"received {len(arrays)}")
@@ -104,9 +107,9 @@ class LossModule(torch.nn.Module):
         if torch.is_autocast_enabled(device):
             args = [_float32(a) for a in args]
             with torch.autocast(device, enabled=False):
-                return self.spec.function(*args, **params, weight=_float32(weight), mask=mask,
-                                          reduction=self.reduction)
-        return self.spec.function(*args, **params, weight=weight, mask=mask, reduction=self.reduction)
+                return self.spec.function(*args, **params, **{k: _float32(v) for k, v in optional.items()},
+                                          weight=_float32(weight), mask=mask, reduction=self.reduction)
+        return self.spec.function(*args, **params, **optional, weight=weight, mask=mask, reduction=self.reduction)
 
     def get_config(self) -> dict:
         """``{"name", "params", "reduction"}``, JSON-friendly (tensors as lists);
@@ -201,33 +204,3 @@ def _doc(spec) -> str:
         f"{spec.summary}\n\nThe module form of ``losskit.{spec.name}``; forward({arrays}, *, weight=None, "
         f"mask=None).\n\nParameters (as the function's):{params}\n    reduction='mean': 'none', 'mean' or 'sum'\n"
     )
-
-
-class LinearCrossEntropyLoss(torch.nn.Module):
-    """The module form of :func:`linear_cross_entropy`: it holds the options
-    (``class_weight`` as a buffer, so it follows ``.to(device)``), not the
-    linear layer; ``forward(hidden, weight, target, bias=None)``."""
-
-    def __init__(self, *, class_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean",
-                 chunk_size=None):
-        super().__init__()
-        where = type(self).__name__
-        self.reduction = check_reduction(where, reduction)
-        self.ignore_index = None if ignore_index is None else check_int(where, "ignore_index", ignore_index)
-        self.label_smoothing = check_param(where, "label_smoothing", label_smoothing, D.UNIT)
-        self.chunk_size = check_chunk_size(where, chunk_size)
-        if class_weight is not None and not isinstance(class_weight, torch.Tensor):
-            class_weight = torch.as_tensor(class_weight, dtype=torch.get_default_dtype())
-        self.register_buffer("class_weight", None if class_weight is None else class_weight.detach().clone())
-
-    def forward(self, hidden, weight, target, bias=None):
-        return linear_cross_entropy(hidden, weight, target, bias=bias, class_weight=self.class_weight,
-                                    ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
-                                    reduction=self.reduction, chunk_size=self.chunk_size)
-
-    def extra_repr(self) -> str:
-        cw = self.class_weight
-        cw = None if cw is None else (cw.tolist() if cw.numel() <= 8 else f"tensor of shape {tuple(cw.shape)}")
-        return (f"class_weight={cw!r}, ignore_index={self.ignore_index!r}, "
-                f"label_smoothing={self.label_smoothing!r}, reduction={self.reduction!r}, "
-                f"chunk_size={self.chunk_size!r}")
