@@ -20,7 +20,7 @@ SHAPE = (6, 3)
 
 
 def _targets(name, rng, shape):
-    if name in ("hinge", "squared_hinge", "hinge_embedding"):
+    if name in ("hinge", "soft_margin", "squared_hinge", "hinge_embedding"):
         return rng.choice([-1.0, 1.0], size=shape)
     y = rng.uniform(0.0, 1.0, size=shape)
     y.flat[0], y.flat[1] = 0.0, 1.0  # hard labels next to soft ones
@@ -47,6 +47,7 @@ CASES = [
     ("sigmoid_focal", {"alpha": 0.9, "gamma": 0.0}),
     ("sigmoid_focal", {"alpha": 0.0, "gamma": 4.0}),
     ("hinge", {}),
+    ("soft_margin", {}),
     ("squared_hinge", {}),
     ("hinge_embedding", {}),
     ("hinge_embedding", {"margin": 2.0}),
@@ -261,6 +262,29 @@ def test_hinge_embedding_equals_torch(margin, rng):
     np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12)
 
 
+@needs_torch
+def test_soft_margin_equals_torch_and_is_bce_with_logits_of_01_targets(rng):
+    import torch
+    import torch.nn.functional as tF
+
+    x = rng.normal(0.0, 3.0, size=SHAPE)
+    y = rng.choice([-1.0, 1.0], size=SHAPE)
+    for reduction in REDUCTIONS:
+        ours = losskit.soft_margin(torch.tensor(x), torch.tensor(y), reduction=reduction)
+        theirs = tF.soft_margin_loss(torch.tensor(x), torch.tensor(y), reduction=reduction)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(losskit.soft_margin(x, y, reduction=reduction),
+                                   losskit.binary_cross_entropy_with_logits(x, (y + 1) / 2, reduction=reduction),
+                                   rtol=1e-12)
+    g_ours = torch_grad(lambda t, u: losskit.soft_margin(t, u, reduction="sum"), x, y)
+    g_theirs = torch_grad(lambda t, u: tF.soft_margin_loss(t, u, reduction="sum"), x, y)
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12)
+    # far margins: PyTorch's log(1 + exp(800)) overflows to inf; softplus keeps the value 800
+    far = torch.tensor([800.0, -800.0]), torch.tensor([-1.0, -1.0])
+    assert torch.isinf(tF.soft_margin_loss(*far, reduction="none")[0])
+    assert losskit.soft_margin(*far, reduction="none").tolist() == [800.0, 0.0]
+
+
 @pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
 def test_soft_fbeta_on_hard_probabilities_equals_sklearn_fbeta_score(beta, rng):
     from sklearn.metrics import fbeta_score
@@ -330,6 +354,7 @@ DERIVATIVE_CASES = [
     ("sigmoid_focal", {"gamma": 1.0, "alpha": 0.7}),
     ("sigmoid_focal", {"gamma": 3.5, "alpha": 0.1}),
     ("hinge", {}),
+    ("soft_margin", {}),
     ("squared_hinge", {}),
     ("hinge_embedding", {}),
     ("hinge_embedding", {"margin": 0.3}),
@@ -337,7 +362,7 @@ DERIVATIVE_CASES = [
 
 
 def _raw_and_target(name, rng):
-    if name in ("hinge", "squared_hinge", "hinge_embedding"):
+    if name in ("hinge", "soft_margin", "squared_hinge", "hinge_embedding"):
         raw = rng.normal(0, 2, size=SHAPE)
         return raw, rng.choice([-1.0, 1.0], size=SHAPE)
     return rng.normal(0, 3, size=SHAPE), _targets(name, rng, SHAPE)

@@ -69,6 +69,12 @@ def hinge(x, y, weight=None, mask=None, reduction="mean"):
     return reduce(_elementwise(lambda xi, yi, _: max(0.0, 1.0 - yi * xi), x, y), reduction, weight, mask)
 
 
+def soft_margin(x, y, weight=None, mask=None, reduction="mean"):
+    # log(1 + e^(-m)) written as max(-m, 0) + log1p(e^(-|m|)): no overflow at large margins
+    return reduce(_elementwise(lambda xi, yi, _: max(-yi * xi, 0.0) + math.log1p(math.exp(-abs(yi * xi))), x, y),
+                  reduction, weight, mask)
+
+
 def squared_hinge(x, y, weight=None, mask=None, reduction="mean"):
     return reduce(_elementwise(lambda xi, yi, _: max(0.0, 1.0 - yi * xi) ** 2, x, y), reduction, weight, mask)
 

@@ -34,6 +34,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "sigmoid_focal",
     "hinge",
+    "soft_margin",
     "squared_hinge",
     "hinge_embedding",
     "soft_fbeta",
@@ -453,6 +454,49 @@ def _hinge_derivatives(raw, target, *, full=False):
     xp, x, y = b.xp, b.input, b.target
     gradient = xp.where(1.0 - y * x > 0, -y, xp.zeros_like(x))
     return b.out(gradient), b.out(xp.zeros_like(x))
+
+
+@loss(
+    aliases=("soft_margin_loss",),
+    task="binary",
+    input_space="score",
+    summary="Logistic loss of the margin, log(1 + exp(-y x)), on scores with targets -1/+1." + _MULTILABEL,
+    estimates="log-odds of P(y = 1 | x) (the logit)",
+    target_domain=D.SIGN,
+    minimum=None,
+    peers=("torch.nn.functional.soft_margin_loss",),
+    references=("Zhang, T. (2004). Statistical behavior and consistency of classification methods based on "
+                "convex risk minimization. Ann. Statist. 32(1).",),
+    notes="binary_cross_entropy_with_logits with targets (y + 1) / 2; the infimum 0 is not attained.",
+)
+def soft_margin(input, target, *, weight=None, mask=None, reduction="mean"):
+    r"""Soft-margin (logistic) loss of a score, :math:`\ell = \log(1 + e^{-y x})`.
+
+    .. math::
+        \ell = \log(1 + e^{-y\,x}),\qquad y = -1 \text{ or } +1
+
+    The smooth counterpart of :func:`hinge`, written for -1/+1 labels: equal
+    to ``binary_cross_entropy_with_logits(x, (y + 1) / 2)``. Computed as
+    ``softplus(-y x)``, finite for any finite score. Matches
+    ``torch.nn.functional.soft_margin_loss``.
+
+    Derivatives: gradient :math:`-y\,\sigma(-y x)`, Hessian
+    :math:`\sigma(x)\,\sigma(-x)`.
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.array([0.0, 2.0]), np.array([1.0, -1.0])
+    >>> losskit.soft_margin(x, y, reduction="none").round(6).tolist()
+    [0.693147, 2.126928]
+    """
+    b = _sign_batch("soft_margin", input, target, weight=weight, mask=mask, reduction=reduction)
+    return reduce(b, softplus(b.xp, -b.target * b.input), reduction)
+
+
+@derivatives_of(soft_margin)
+def _soft_margin_derivatives(raw, target, *, full=False):
+    b = _sign_batch("soft_margin", raw, target, input_name="raw")
+    xp, x, y = b.xp, b.input, b.target
+    return b.out(-y * sigmoid(xp, -y * x)), b.out(sigmoid(xp, x) * sigmoid(xp, -x))
 
 
 @loss(
