@@ -30,6 +30,7 @@ import os
 import socket
 import time
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -551,13 +552,14 @@ SCENARIOS = {
 
 
 def test_without_a_process_group_every_function_says_so():
+    """Every function but gathered_clip_loss, which computes as one rank (the next test)."""
     import losskit.distributed as ld
 
     if dist.is_initialized():  # another test of this worker process left a group behind
         pytest.skip("a process group is initialised in this test process")
     x = torch.ones(2, DIM)
     calls = [
-        lambda: ld.gathered_info_nce(x, x), lambda: ld.gathered_clip_loss(x, x),
+        lambda: ld.gathered_info_nce(x, x),
         lambda: ld.gathered_supervised_contrastive(x, torch.tensor([0, 1])),
         lambda: ld.vocab_parallel_cross_entropy(x, torch.tensor([0, 1])),
         lambda: ld.global_batch(losskit.batch_hard_triplet)(x, torch.tensor([0, 1])),
@@ -566,6 +568,103 @@ def test_without_a_process_group_every_function_says_so():
     for call in calls:
         with pytest.raises(RuntimeError, match="no process group is initialised; call torch.distributed"):
             call()
+
+
+@pytest.mark.parametrize("extras", [(), ("weight",), ("mask",), ("weight", "mask")], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gathered_clip_loss_without_a_process_group_is_one_rank(reduction, extras):
+    """No group initialised, none given: the CLIP loss of the given batch (the row-by-row
+    reference), gradients included (the learned scale's too), with local_loss either way; NumPy
+    and JAX arrays give the same values."""
+    import losskit.distributed as ld
+
+    if dist.is_initialized():
+        pytest.skip("a process group is initialised in this test process")
+    data = _embeddings((5, 4))
+    kwargs = {k: data[k] for k in extras}
+    want_inputs = [data["x"].clone().requires_grad_(), data["y"].clone().requires_grad_(),
+                   torch.tensor(1.2, dtype=torch.float64, requires_grad=True)]
+    want = _clip_reference(*want_inputs[:2], want_inputs[2].exp(), reduction=reduction, **kwargs)
+    want.sum().backward()
+    for local_loss in (True, False):
+        inputs = [t.detach().clone().requires_grad_() for t in want_inputs]
+        got = ld.gathered_clip_loss(*inputs[:2], logit_scale=inputs[2].exp(), local_loss=local_loss,
+                                    reduction=reduction, **kwargs)
+        got.sum().backward()
+        _close(got.detach(), want.detach(), f"value, local_loss={local_loss}")
+        for key, g, w in zip(("images", "texts", "scale"), inputs, want_inputs):
+            _close(g.grad, w.grad, f"gradient of {key}, local_loss={local_loss}")
+    from helpers import BACKENDS, to, to_numpy
+
+    scale = float(want_inputs[2].detach().exp())
+    for backend in BACKENDS:  # numpy, and jax / array-api-strict where installed (torch: above)
+        if backend == "torch":
+            continue
+        arrays = [to(backend, t.numpy()) for t in (data["x"], data["y"])]
+        got = ld.gathered_clip_loss(*arrays, logit_scale=scale, reduction=reduction,
+                                    **{k: to(backend, v.numpy()) for k, v in kwargs.items()})
+        assert type(got).__module__.split(".")[0] == type(arrays[0]).__module__.split(".")[0], backend
+        _close(torch.tensor(np.asarray(to_numpy(got))), want.detach(), f"{backend} value")
+
+
+def test_gathered_clip_loss_without_a_process_group_checks_its_input():
+    import losskit.distributed as ld
+
+    if dist.is_initialized():
+        pytest.skip("a process group is initialised in this test process")
+    x = torch.randn(3, DIM, dtype=torch.float64, requires_grad=True)
+    empty = torch.zeros(0, DIM, dtype=torch.float64, requires_grad=True)
+    out = ld.gathered_clip_loss(empty, empty.detach())
+    out.backward()
+    assert float(out.detach()) == 0.0 and empty.grad.shape == (0, DIM)
+    with pytest.raises(ValueError, match=r"gathered_clip_loss: text_embeddings must have shape \(3, 4\)"):
+        ld.gathered_clip_loss(x, x[:2])
+    with pytest.raises(ValueError, match=r"gathered_clip_loss: logit_scale must be > 0"):
+        ld.gathered_clip_loss(x, x, logit_scale=-1.0)
+    with pytest.raises(TypeError, match=r"gathered_clip_loss: local_loss must be"):
+        ld.gathered_clip_loss(x, x, local_loss="yes")
+    with pytest.raises(TypeError, match=r"logit_scale must be a number, or a 0-d tensor when the embeddings "):
+        ld.gathered_clip_loss(x.detach().numpy(), x.detach().numpy(), logit_scale=torch.tensor(2.0))
+    with pytest.raises(RuntimeError, match="no process group is initialised"):  # a group given: the gathered path
+        ld.gathered_clip_loss(x, x, group=object())
+
+
+def test_gathered_clip_loss_is_a_registered_loss():
+    """Defined with @loss in distributed/contrastive.py: its family is "contrastive", the loss
+    object binds its scale, and the module under it imports no torch at import time."""
+    import ast
+    from pathlib import Path
+
+    import losskit.distributed as ld
+    from losskit.distributed import contrastive
+
+    spec = losskit.spec("gathered_clip_loss")
+    assert spec.function is ld.gathered_clip_loss and spec.family == "contrastive" and spec.kind == "structured"
+    assert spec.inputs == ("image_embeddings", "text_embeddings") and spec.defaults() == {"logit_scale": 10.0}
+    assert spec in losskit.specs(family="contrastive")
+    x, y = torch.randn(4, DIM, dtype=torch.float64), torch.randn(4, DIM, dtype=torch.float64)
+    assert float(losskit.get("gathered_clip_loss", logit_scale=3.0)(x, y)) == float(
+        ld.gathered_clip_loss(x, y, logit_scale=3.0))
+    # torch is imported inside the functions only (import losskit registers this loss)
+    for name in ("__init__.py", "contrastive.py", "global_batch.py"):
+        path = Path(contrastive.__file__).parent / name
+        top = ast.parse(path.read_text()).body
+        names = {a.name for node in top if isinstance(node, ast.Import) for a in node.names}
+        names |= {node.module or "" for node in top if isinstance(node, ast.ImportFrom)}
+        assert not {n for n in names if n.split(".")[0] == "torch" or n in ("_gather", "_shards", "vocab_parallel")}, path
+
+
+def test_import_losskit_registers_gathered_clip_loss_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, losskit; spec = losskit.spec('gathered_clip_loss'); "
+            "print(spec.family, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["contrastive", "False"]
+    listed = subprocess.run([sys.executable, "-m", "losskit", "list", "--family", "contrastive"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "\ngathered_clip_loss " in listed, listed
 
 
 @pytest.mark.parametrize("world", [2, 3], ids=["2 ranks", "3 ranks"])

@@ -589,6 +589,60 @@ def test_contrastive_accepts_boolean_integer_and_float_same(rng):
     np.testing.assert_allclose(want, np.where(s, 0.5 * d**2, 0.5 * np.maximum(1.0 - d, 0.0) ** 2), rtol=1e-15)
 
 
+def test_contrastive_takes_distances_the_array_distance_is_the_choice(rng):
+    """contrastive's array input is ``distances`` (it was ``distance``, the name of the string
+    choice of contrastive_embeddings, batch_hard_triplet, batch_all_triplet)."""
+    d, s = rng.uniform(0.0, 2.0, size=6), rng.random(6) < 0.5
+    want = losskit.contrastive(d, s, reduction="none")
+    np.testing.assert_array_equal(losskit.contrastive(distances=d, same=s, reduction="none"), want)
+    with pytest.raises(TypeError, match="distance"):
+        losskit.contrastive(distance=d, same=s)
+    assert losskit.spec("contrastive").inputs == ("distances", "same")
+    for name in ("contrastive_embeddings", "batch_hard_triplet", "batch_all_triplet"):
+        assert losskit.spec(name).param("distance").kind == "choice"
+
+
+def _block_rows(name, distance, present, rows, row_keys, every, keys, offset, row_labels, labels):
+    """embedding_math's ``name`` on the anchors ``rows`` (their second views / texts
+    ``row_keys``), the batch's rows ``offset`` on, against the batch ``every`` (``keys``)."""
+    from losskit.functional import embedding_math as E
+
+    xp = array_api_compat.array_namespace(every)
+    if name == "nt_xent_rows":
+        return E.nt_xent_rows(xp, rows, row_keys, every, keys, offset, present, 0.5), None
+    if name == "clip_rows":
+        return E.clip_rows(xp, rows, row_keys, every, keys, offset, present, 3.0), None
+    if name == "supcon_rows":
+        return E.supcon_rows(xp, rows, every, offset, row_labels, labels, present, 0.5)
+    return getattr(E, name)(xp, rows, every, offset, row_labels, labels, present, 0.7, distance)
+
+
+BLOCK_CASES = [("contrastive_embeddings_rows", d) for d in ("euclidean", "squared_euclidean", "cosine")] + [
+    ("hardest_triplet_rows", "euclidean"), ("hardest_triplet_rows", "cosine"),
+    ("all_triplet_rows", "squared_euclidean"), ("supcon_rows", None), ("nt_xent_rows", None), ("clip_rows", None)]
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["all present", "masked"])
+@pytest.mark.parametrize("name,distance", BLOCK_CASES, ids=[f"{n}-{d}" for n, d in BLOCK_CASES])
+def test_embedding_math_blocks_tile_the_batch(name, distance, with_mask, rng):
+    """The shared per-row math on blocks of anchors (as each rank of losskit.distributed
+    computes its own rows against the gathered batch) gives, row for row, its values on the
+    whole batch (as the single-process losses compute them), an empty block included."""
+    x, y = rng.normal(size=(N, DIM)), labels(rng)
+    keys = x + 0.3 * rng.normal(size=(N, DIM))
+    present = (np.arange(N) % 4 != 1) if with_mask else None
+    whole, valid = _block_rows(name, distance, present, x, keys, x, keys, 0, y, y)
+    got, got_valid = [], []
+    for start, stop in ((0, 4), (4, 4), (4, N)):  # copies: not the batch itself, as a rank's own rows
+        v, ok = _block_rows(name, distance, present, x[start:stop].copy(), keys[start:stop].copy(), x, keys, start,
+                            y[start:stop], y)
+        got.append(v)
+        got_valid.append(ok)
+    np.testing.assert_allclose(np.concatenate(got), whole, rtol=1e-12, atol=1e-15)
+    if valid is not None:
+        np.testing.assert_array_equal(np.concatenate(got_valid), valid)
+
+
 @needs_torch
 def test_center_loss_gradients_are_the_paper_s(rng):
     """d/dx_i = x_i - c_{y_i}; d/dc_j = sum over samples of class j of c_j - x_i (for "sum")."""

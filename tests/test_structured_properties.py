@@ -208,3 +208,10 @@ def test_loss_object_and_config_round_trip(spec, params, rng):
     np.testing.assert_allclose(loss(*args, **kwargs), values(spec, args, kwargs, params), rtol=0, atol=0)
     for alias in spec.aliases:
         assert losskit.get(alias).spec is spec
+
+
+def test_the_registered_distributed_loss_is_in_the_suite():
+    """gathered_clip_loss (losskit.distributed, family "contrastive") is registered by
+    ``import losskit``; without a process group it is the loss of one rank, on any backend, so
+    every property above runs over it."""
+    assert "gathered_clip_loss" in {c.values[0].name for c in STRUCTURED}

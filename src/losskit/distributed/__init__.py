@@ -1,8 +1,13 @@
 r"""losskit.distributed: losses across the ranks of ``torch.distributed``.
 
-Import it explicitly (``import losskit.distributed``); ``import losskit``
-does not import torch. Everything runs on PyTorch's own collectives (gloo,
-NCCL...) over a process group you have initialised.
+Import it explicitly (``import losskit.distributed``). Everything runs on
+PyTorch's own collectives (gloo, NCCL...) over a process group you have
+initialised. Importing the package does not import torch: the modules of the
+gathered losses (``contrastive``, ``global_batch``) import it inside their
+functions, and ``all_gather_with_grad`` and ``vocab_parallel_cross_entropy``
+load on first use. That lets ``import losskit`` register
+``gathered_clip_loss`` (family "contrastive"; losskit has no single-process
+CLIP loss) without importing torch.
 
 * ``vocab_parallel_cross_entropy``: cross-entropy when each rank holds a
   slice of the vocabulary (tensor parallelism): two all-reduces of O(N)
@@ -19,7 +24,9 @@ NCCL...) over a process group you have initialised.
 * ``all_gather_with_grad``: the all-gather underneath (uneven sizes, and a
   backward that sums over ranks).
 
-Without an initialised process group every function raises:
+Without an initialised process group every function but
+``gathered_clip_loss`` raises (that one computes as a group of one rank, the
+single-process CLIP loss):
 
 >>> import torch, losskit.distributed as ld
 >>> ld.gathered_info_nce(torch.ones(2, 3), torch.ones(2, 3))
@@ -31,14 +38,15 @@ See ``docs/distributed.md`` for a DDP example, the gradient-scaling
 derivation and the memory and communication of each loss.
 """
 
-from ._gather import all_gather_with_grad
 from .contrastive import (
     gathered_clip_loss,
     gathered_info_nce,
     gathered_supervised_contrastive,
 )
 from .global_batch import global_batch
-from .vocab_parallel import vocab_parallel_cross_entropy
+
+# name -> module (torch at import), loaded on first use
+_ON_USE = {"all_gather_with_grad": "._gather", "vocab_parallel_cross_entropy": ".vocab_parallel"}
 
 __all__ = [
     "all_gather_with_grad",
@@ -48,3 +56,17 @@ __all__ = [
     "global_batch",
     "vocab_parallel_cross_entropy",
 ]
+
+
+def __getattr__(name):
+    if name not in _ON_USE:
+        raise AttributeError(f"module 'losskit.distributed' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_ON_USE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_ON_USE})

@@ -42,7 +42,7 @@ mode and :math:`\partial L / \partial s` in full mode: both average to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -59,7 +59,7 @@ from ._gather import (
     same_on_every_rank,
 )
 
-__all__ = ["Local", "Shards", "gather_shards"]
+__all__ = ["Local", "Shards", "gather_shards", "same_label_counts"]
 
 _LABEL_LIMIT = 2**53  # labels travel as float64: exact up to here
 
@@ -80,6 +80,13 @@ class Local:
     labels: Any
     batch: Batch
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, batch: Batch, rows: list, labels=None) -> "Local":
+        """From a loss's validated ``Batch`` (its dtype the compute dtype, its
+        out_dtype the result's): the copy kept here computes and returns in
+        the compute dtype, the final cast being ``Shards.finish``'s."""
+        return cls(batch.xp, batch.dtype, batch.out_dtype, rows, labels, replace(batch, out_dtype=batch.dtype))
 
 
 @dataclass
@@ -116,12 +123,6 @@ class Shards:
         if self.mask is not None:
             return self.mask
         return torch.ones(self.total, dtype=torch.bool, device=self.rows[0].device)
-
-    def self_columns(self):
-        """(n, N) bool: entry (i, j) is True where global row j is local row i."""
-        device = self.rows[0].device
-        own = torch.arange(self.n, device=device) + self.offset
-        return own[:, None] == torch.arange(self.total, device=device)[None, :]
 
     def global_batch(self) -> Batch:
         b = self.local.batch
@@ -206,3 +207,13 @@ def gather_shards(loss: str, group, validate: Callable[[], Local], *, what: str 
     gathered = all_gather_rows(send[0] if len(send) == 1 else torch.cat(send, dim=1), g, sizes)
     rows = [x.to(local.dtype) for x in gathered.split(widths, dim=1)]
     return Shards(loss, g, local, sizes, rows, labels, weight, mask)
+
+
+def same_label_counts(labels, present):
+    """(N,) for each row i of the gathered batch: the number of rows j != i
+    that are present and share i's label (whether an anchor counts in the
+    global "mean"). O(N log N), no (N, N) matrix."""
+    _, inverse = torch.unique(labels, return_inverse=True)
+    per_label = torch.zeros(int(inverse.max()) + 1 if inverse.numel() else 0, dtype=torch.int64,
+                            device=labels.device).index_add_(0, inverse, present.to(torch.int64))
+    return per_label[inverse] - present.to(torch.int64)

@@ -27,64 +27,66 @@ what each rank computes from them, which DDP then divides by W.
 
 Every rank must call the loss and backpropagate through it (the backward of
 the all-gather is a collective), as with DDP.
+
+The per-row math (the NT-Xent, CLIP and SupCon terms of a block of anchors
+against the gathered batch) is ``functional/embedding_math.py``'s, the code
+the single-process losses run on their whole batch.
+
+``gathered_clip_loss`` is a registered loss (``losskit.spec``, family
+"contrastive", the structured property suite): losskit has no
+single-process CLIP loss, so this is its definition. Without a process group
+(and no ``group``) it is that loss on the given batch, as a group of one
+rank would compute it, on any backend (NumPy, PyTorch, JAX). For
+``import losskit`` to register it without importing torch, this module
+imports torch (and the torch-only ``_shards``) inside its functions only.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import sys
 
-import torch
 
+from .. import domains as D
 from .. import functional as F
-from .._array import logsumexp, unit_rows as _unit
-from .._reduce import masked_mean as _per_row_mean, reduce
+from .._array import is_torch
+from .._reduce import reduce
 from .._validate import check_bool, check_param, check_shape, per_sample, structured
-from ..functional.metric import (
-    TEMPERATURE_DOMAIN,
-    _check_rows,
-    _labelled_batch,
-)
-from ._shards import Local, Shards, gather_shards
+from ..functional.embedding_math import check_rows, clip_rows, labelled_batch, nt_xent_rows, supcon_rows
+from ..functional.metric import TEMPERATURE_DOMAIN
+from ..registry import Param, loss
 
 __all__ = ["gathered_clip_loss", "gathered_info_nce", "gathered_supervised_contrastive"]
 
-_NEG_INF = -math.inf
 
-
-def _candidates(scores, present, drop, keep=None):
-    """``scores`` (n, M) with every non-candidate set to -inf: the columns of
-    absent rows (``present`` (M,) bool, or None for all present) and the
-    entries ``drop`` = (rows, columns) (each row's own column), but never the
-    entries ``keep`` (each row's partner, a candidate even when masked out).
-
-    No (n, M) mask is built: a broadcast ``where`` and two indexed writes.
-    Without ``present`` the writes go into ``scores`` itself, the output of a
-    matmul (whose backward does not need it)."""
-    out = scores if present is None else torch.where(present[None, :], scores, torch.full_like(scores, _NEG_INF))
-    rows, columns = drop
-    out[rows, columns] = _NEG_INF
-    if keep is not None and present is not None:
-        rows, columns = keep
-        out[rows, columns] = scores[rows, columns]
-    return out
+def _no_process_group(group) -> bool:
+    """True when no ``group`` is given and no default process group is
+    initialised. Never imports torch: without torch imported there is no
+    process group."""
+    if group is not None:
+        return False
+    torch = sys.modules.get("torch")
+    dist = getattr(torch, "distributed", None)
+    return dist is None or not dist.is_available() or not dist.is_initialized()
 
 
 def _pairs(loss, first_name, second_name, first, second, weight, mask, reduction):
-    """Validate two (N, D) arrays whose row i is a positive pair."""
+    """Validate two (N, D) arrays whose row i is a positive pair; returns
+    ``xp``, both arrays in the compute dtype, and the per-pair ``Batch``."""
     xp, arrays, dtype, out_dtype = structured(
         loss, {first_name: first, second_name: second, "weight": weight, "mask": mask}, reduction=reduction,
         floating=(first_name, second_name),
     )
     a = arrays[first_name]
-    _check_rows(loss, first_name, a)
+    check_rows(loss, first_name, a)
     check_shape(loss, second_name, arrays[second_name], a.shape, f"the shape of {first_name}")
     batch = per_sample(loss, xp, (a.shape[0],), "one value per pair", weight=arrays["weight"], mask=arrays["mask"],
-                       dtype=dtype, out_dtype=dtype)
-    return Local(xp, dtype, out_dtype, [first, second], None, batch)
+                       dtype=dtype, out_dtype=out_dtype)
+    return xp, a, arrays[second_name], batch
 
 
-def _empty(sh: Shards, reduction: str):
+def _empty(sh, reduction: str):
     """No row on any rank: 0 (or shape (0,)), connected to every input of
     this rank so that each gets a (zero, empty) gradient."""
     zero = sum(0.0 * x.to(sh.local.dtype).sum(dim=1) for x in sh.local.rows)
@@ -127,12 +129,15 @@ def gathered_info_nce(
         loss = gathered_info_nce(model(view1), model(view2), temperature=0.1)
         loss.backward()     # DDP's average gives d(global NT-Xent)/d(parameters)
     """
+    from ._shards import Local, gather_shards
+
     loss = "gathered_info_nce"
 
     def validate():
         check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
         check_bool(loss, "local_loss", local_loss)
-        return _pairs(loss, "query", "key", query, key, weight, mask, reduction)
+        _, _, _, batch = _pairs(loss, "query", "key", query, key, weight, mask, reduction)
+        return Local.of(batch, [query, key])
 
     sh = gather_shards(loss, group, validate, what="query and key")
     tau = float(temperature)
@@ -142,56 +147,26 @@ def gathered_info_nce(
                        reduction)
     if sh.total == 0:
         return _empty(sh, reduction)
-    xp, dtype = sh.local.xp, sh.local.dtype
-    n, total, offset = sh.n, sh.total, sh.offset
-    uq, uk = _unit(xp, sh.local.rows[0].to(dtype)), _unit(xp, sh.local.rows[1].to(dtype))
-    z = _unit(xp, torch.cat([Q, K]))  # (2N, D): every query, then every key
-    # this rank's queries then keys (2n rows) against every query and key (2N columns), 1/tau folded in
-    scores = (torch.cat([uq, uk]) / tau) @ z.T
-    positive = (uq * uk).sum(dim=1) / tau
-    own = torch.arange(n, device=z.device) + offset
-    rows = torch.arange(2 * n, device=z.device)
-    self_column = torch.cat([own, own + total])  # query i is column offset + i, key i column N + offset + i
-    partner_column = torch.cat([own + total, own])
-    present = None if sh.mask is None else torch.cat([sh.mask, sh.mask])
-    # a row's candidates: every present embedding but itself, and always its partner
-    lse = logsumexp(xp, _candidates(scores, present, (rows, self_column), (rows, partner_column)), axis=1)
-    values = 0.5 * ((lse[:n] - positive) + (lse[n:] - positive))
+    dtype = sh.local.dtype
+    values = nt_xent_rows(sh.local.xp, sh.local.rows[0].to(dtype), sh.local.rows[1].to(dtype), Q, K, sh.offset,
+                          sh.mask, tau)
     return sh.finish(values, reduction)
 
 
 # -- CLIP -----------------------------------------------------------------------
 
 
-def _clip_rows(xp, ui, ut, all_images, all_texts, offset, mask, scale):
-    """Per anchor pair (this rank's rows, the global ones starting at
-    ``offset``): half image->text plus half text->image cross-entropy over
-    every present pair, and always the anchor's own partner."""
-    n = ui.shape[0]
-    rows = torch.arange(n, device=ui.device)
-    partner = (rows, rows + offset)
-    logits_it = (scale * ui) @ all_texts.T  # (n, N): this rank's images against every text
-    logits_ti = (scale * ut) @ all_images.T
-    positive = scale * (ui * ut).sum(dim=1)
-    if mask is not None:
-        logits_it = _keep_partner(logits_it, mask, partner)
-        logits_ti = _keep_partner(logits_ti, mask, partner)
-    return 0.5 * ((logsumexp(xp, logits_it, axis=1) - positive) + (logsumexp(xp, logits_ti, axis=1) - positive))
-
-
-def _keep_partner(scores, present, partner):
-    """``scores`` with the columns of absent pairs at -inf, except each row's partner."""
-    out = torch.where(present[None, :], scores, torch.full_like(scores, _NEG_INF))
-    out[partner] = scores[partner]
-    return out
-
-
-def _check_logit_scale(loss, logit_scale, dtype):
-    if isinstance(logit_scale, torch.Tensor):
+def _check_logit_scale(loss, logit_scale, dtype, embeddings):
+    if is_torch(logit_scale):
         if logit_scale.ndim != 0 or not logit_scale.is_floating_point():
             raise ValueError(
                 f"{loss}: logit_scale must be a positive number or a 0-d floating tensor; received a tensor of "
                 f"shape {tuple(logit_scale.shape)} and dtype {logit_scale.dtype}"
+            )
+        if not is_torch(embeddings):
+            raise TypeError(
+                f"{loss}: logit_scale must be a number, or a 0-d tensor when the embeddings are torch tensors; "
+                f"received a torch tensor with embeddings of type {type(embeddings).__name__}"
             )
         value = float(logit_scale.detach())
         if not (value > 0 and math.isfinite(value)):
@@ -204,6 +179,38 @@ def _check_logit_scale(loss, logit_scale, dtype):
     return check_param(loss, "logit_scale", logit_scale, TEMPERATURE_DOMAIN)
 
 
+def _clip_example(rng, n=6, dim=4):
+    images = rng.normal(size=(n, dim))
+    return (images, images + 0.5 * rng.normal(size=(n, dim))), {}
+
+
+@loss(
+    input_space="embeddings",
+    summary="CLIP's symmetric image-text contrastive loss: cross-entropy of each image over the texts and of "
+            "each text over the images; across ranks, every rank's pairs are negatives.",
+    estimates="image and text embeddings where each matching pair is more similar than the mismatched ones",
+    task="embedding",
+    kind="structured",
+    minimum=0.0,
+    hessian_nonnegative=False,
+    target_domain=D.REAL,
+    params=(Param("logit_scale", TEMPERATURE_DOMAIN,
+                  "logit scale s = 1/tau on cosine similarities (a 0-d tensor to learn it)"),),
+    inputs=("image_embeddings", "text_embeddings"),
+    example=_clip_example,
+    param_grid=({"logit_scale": 1.0}, {"logit_scale": 30.0}),
+    convex=False,
+    references=(
+        ("Radford, A. et al. (2021). Learning Transferable Visual Models From Natural Language Supervision. "
+         "ICML."),
+        ("Jia, C. et al. (2021). Scaling Up Visual and Vision-Language Representation Learning With Noisy Text "
+         "Supervision. ICML."),
+    ),
+    notes="Embeddings L2-normalised (x / max(||x||, 1e-12)); the mean over pairs is open_clip's ClipLoss. "
+          "Differs from info_nce's NT-Xent only in the candidates (the other modality alone). Under "
+          "torch.distributed it gathers every rank's pairs (group=, local_loss=; see docs/distributed.md); "
+          "without a process group it is this loss on the given batch, on any backend.",
+)
 def gathered_clip_loss(
     image_embeddings, text_embeddings, *, logit_scale=10.0, group=None, local_loss=True, weight=None, mask=None,
     reduction="mean",
@@ -228,6 +235,10 @@ def gathered_clip_loss(
     negatives); "mean" is :math:`\sum_i w_i \ell_i / \sum_i w_i` over the
     pairs that count.
 
+    Without a process group (none initialised and no ``group`` given) it is
+    this loss on the given batch, as a group of one rank computes it, for
+    NumPy, PyTorch and JAX arrays alike; ``local_loss`` changes nothing then.
+
     Args:
         image_embeddings, text_embeddings: (B_local, D), floating; row i of
             each is a matching pair. B_local may differ between ranks (0
@@ -239,7 +250,15 @@ def gathered_clip_loss(
         group, local_loss, weight, mask, reduction: as ``gathered_info_nce``;
             the local block is (B_local x N) per direction.
 
-    Example (on each rank)::
+    Example (no process group: one rank):
+
+    >>> import numpy as np
+    >>> from losskit.distributed import gathered_clip_loss
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(gathered_clip_loss(x, x, logit_scale=1.0)), 6)  # -log(e / (e + 1)), both ways
+    0.313262
+
+    On each rank of a DDP job::
 
         loss = gathered_clip_loss(image_encoder(images), text_encoder(texts),
                                   logit_scale=model.log_scale.exp())
@@ -250,14 +269,25 @@ def gathered_clip_loss(
     ICML.
     """
     loss = "gathered_clip_loss"
+    if _no_process_group(group):
+        check_bool(loss, "local_loss", local_loss)
+        xp, images, texts, batch = _pairs(loss, "image_embeddings", "text_embeddings", image_embeddings,
+                                          text_embeddings, weight, mask, reduction)
+        scale = _check_logit_scale(loss, logit_scale, batch.dtype, image_embeddings)
+        if images.shape[0] == 0:
+            return reduce(batch, 0.0 * (xp.sum(images, axis=1) + xp.sum(texts, axis=1)), reduction)
+        return reduce(batch, clip_rows(xp, images, texts, images, texts, 0, batch.mask, scale), reduction)
+
+    from ._shards import Local, gather_shards
+
     scale_holder = {}
 
     def validate():
         check_bool(loss, "local_loss", local_loss)
-        local = _pairs(loss, "image_embeddings", "text_embeddings", image_embeddings, text_embeddings, weight,
-                       mask, reduction)
-        scale_holder["s"] = _check_logit_scale(loss, logit_scale, local.dtype)
-        return local
+        _, _, _, batch = _pairs(loss, "image_embeddings", "text_embeddings", image_embeddings, text_embeddings,
+                                weight, mask, reduction)
+        scale_holder["s"] = _check_logit_scale(loss, logit_scale, batch.dtype, image_embeddings)
+        return Local.of(batch, [image_embeddings, text_embeddings])
 
     sh = gather_shards(loss, group, validate, what="image_embeddings and text_embeddings")
     scale = scale_holder["s"]
@@ -265,25 +295,15 @@ def gathered_clip_loss(
     if sh.total == 0:
         return _empty(sh, reduction)
     xp, dtype = sh.local.xp, sh.local.dtype
-    all_images, all_texts = _unit(xp, images), _unit(xp, texts)
     if not local_loss:
-        values = _clip_rows(xp, all_images, all_texts, all_images, all_texts, 0, sh.mask, scale)
+        values = clip_rows(xp, images, texts, images, texts, 0, sh.mask, scale)
         return sh.full(reduce(sh.global_batch(), values, reduction), reduction)
-    ui, ut = _unit(xp, sh.local.rows[0].to(dtype)), _unit(xp, sh.local.rows[1].to(dtype))
-    values = _clip_rows(xp, ui, ut, all_images, all_texts, sh.offset, sh.mask, scale)
+    values = clip_rows(xp, sh.local.rows[0].to(dtype), sh.local.rows[1].to(dtype), images, texts, sh.offset,
+                       sh.mask, scale)
     return sh.finish(values, reduction)
 
 
 # -- supervised contrastive ------------------------------------------------------
-
-
-def same_label_counts(labels, present):
-    """(N,) for each row i: the number of rows j != i that are present and
-    share i's label. O(N log N), no (N, N) matrix."""
-    _, inverse = torch.unique(labels, return_inverse=True)
-    per_label = torch.zeros(int(inverse.max()) + 1 if inverse.numel() else 0, dtype=torch.int64,
-                            device=labels.device).index_add_(0, inverse, present.to(torch.int64))
-    return per_label[inverse] - present.to(torch.int64)
 
 
 def gathered_supervised_contrastive(
@@ -313,14 +333,15 @@ def gathered_supervised_contrastive(
 
     References: Khosla et al. (2020), Supervised Contrastive Learning, NeurIPS.
     """
+    from ._shards import Local, gather_shards, same_label_counts
+
     loss = "gathered_supervised_contrastive"
 
     def validate():
         check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
         check_bool(loss, "local_loss", local_loss)
-        _, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
-        out_dtype, batch.out_dtype = batch.out_dtype, batch.dtype  # the final cast is finish's
-        return Local(batch.xp, batch.dtype, out_dtype, [embeddings], y, batch)
+        _, y, batch = labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+        return Local.of(batch, [embeddings], y)
 
     sh = gather_shards(loss, group, validate)
     tau = float(temperature)
@@ -330,20 +351,7 @@ def gathered_supervised_contrastive(
                                                 reduction=reduction), reduction)
     if sh.total == 0:
         return _empty(sh, reduction)
-    xp, dtype = sh.local.xp, sh.local.dtype
-    n, offset = sh.n, sh.offset
-    u = _unit(xp, sh.local.rows[0].to(dtype))
-    sim = (u / tau) @ _unit(xp, X).T  # (n, N), 1/tau folded in
-    present = sh.present()
-    same = sh.own(sh.labels)[:, None] == sh.labels[None, :]
-    positives = same & present[None, :]
-    rows = torch.arange(n, device=sim.device)
-    positives[rows, rows + offset] = False
-    # a row with no other present sample keeps its own entry, so its log-sum-exp is finite (it does not count)
-    alone = (present.sum() - sh.own(present).to(torch.int64)) == 0
-    others = _candidates(sim, sh.mask, (rows[~alone], rows[~alone] + offset), (rows[alone], rows[alone] + offset))
-    lse = logsumexp(xp, others, axis=1, keepdims=True)
-    mean_log_prob, valid = _per_row_mean(xp, others - lse, positives)
-    values = torch.where(valid, -mean_log_prob, torch.zeros_like(mean_log_prob))
-    valid_global = same_label_counts(sh.labels, present) > 0
+    values, valid = supcon_rows(sh.local.xp, sh.local.rows[0].to(sh.local.dtype), X, sh.offset,
+                                sh.own(sh.labels), sh.labels, sh.mask, tau)
+    valid_global = same_label_counts(sh.labels, sh.present()) > 0
     return sh.finish(values, reduction, valid=valid, valid_global=valid_global)

@@ -25,28 +25,31 @@ averaging (W times this rank's share of the global "mean" or "sum"; the
 derivation is in ``_shards.py`` and ``docs/distributed.md``), so that the
 parameters receive exactly the gradient of the single-process loss on the
 concatenated batch. "none" returns this rank's values, unscaled.
+
+The per-anchor math of the mined losses (distances, pair masks, hardest and
+all-triplet mining, the contrastive pair term) is
+``functional/embedding_math.py``'s, the code the single-process losses run
+on their whole batch. This module imports torch inside its functions only,
+so that ``import losskit.distributed`` does not (see ``__init__.py``).
 """
 
 from __future__ import annotations
 
 import functools
 
-import torch
-import torch.distributed as dist
-
 from .. import domains as D
 from .. import functional as F
-from .._array import array_namespace, relu as _relu, safe_sqrt, unit_rows as _unit
-from .._reduce import denominator as mean_denominator, masked_mean as _per_row_mean
+from .._array import array_namespace
+from .._reduce import denominator as mean_denominator
 from .._validate import check_choice, check_param, check_reduction
-from ..functional.metric import DISTANCES, _labelled_batch
-from ._gather import process_group
-from ._shards import Local, Shards, gather_shards
-from .contrastive import (
-    gathered_info_nce,
-    gathered_supervised_contrastive,
-    same_label_counts,
+from ..functional.embedding_math import (
+    DISTANCES,
+    all_triplet_rows,
+    contrastive_embeddings_rows,
+    hardest_triplet_rows,
+    labelled_batch,
 )
+from .contrastive import gathered_info_nce, gathered_supervised_contrastive
 
 __all__ = ["global_batch"]
 
@@ -54,73 +57,30 @@ __all__ = ["global_batch"]
 # -- mined losses, one row block per rank ----------------------------------------
 
 
-def _distances(sh: Shards, distance: str):
-    """(n, N) distances from this rank's rows to every row, as
-    ``_array.pairwise_distances`` computes them (Gram form,
-    floored at 0, exactly 0 from a row to itself)."""
-    xp, x, every = sh.local.xp, sh.local.rows[0].to(sh.local.dtype), sh.rows[0]
-    if distance == "cosine":
-        return 1.0 - _unit(xp, x) @ _unit(xp, every).T
-    sq = (x * x).sum(dim=1)[:, None] + (every * every).sum(dim=1)[None, :] - 2.0 * (x @ every.T)
-    sq = torch.where(sh.self_columns() | (sq < 0), torch.zeros_like(sq), sq)
-    return sq if distance == "squared_euclidean" else safe_sqrt(xp, sq)
-
-
-def _pair_masks(sh: Shards):
-    """(n, N) same-label and other-present-sample booleans, and (N,) counts
-    of present others / present same-label others for every global row."""
-    present = sh.present()
-    same = sh.own(sh.labels)[:, None] == sh.labels[None, :]
-    others = ~sh.self_columns() & present[None, :]
-    same_count = same_label_counts(sh.labels, present)
-    others_count = present.to(torch.int64).sum() - present.to(torch.int64)
-    return same, others, same_count, others_count
-
-
-def _contrastive_embeddings_rows(sh, margin, distance):
-    xp = sh.local.xp
-    d = _distances(sh, distance)
-    same, others, _, others_count = _pair_masks(sh)
-    pair = 0.5 * torch.where(same, d * d, _relu(xp, margin - d) ** 2)
-    values, has_other = _per_row_mean(xp, pair, others)
-    return torch.where(has_other, values, torch.zeros_like(values)), has_other, others_count > 0
-
-
-def _hardest(sh, margin, distance):
-    xp = sh.local.xp
-    d = _distances(sh, distance)
-    same, others, same_count, others_count = _pair_masks(sh)
-    positives, negatives = same & others, ~same & others
-    valid = positives.any(dim=1) & negatives.any(dim=1)
-    valid_global = (same_count > 0) & (others_count - same_count > 0)
-    return xp, d, positives, negatives, valid, valid_global
-
-
-def _batch_hard_triplet_rows(sh, margin, distance):
-    xp, d, positives, negatives, valid, valid_global = _hardest(sh, margin, distance)
-    # fillers below / above every distance: never chosen when a real entry exists (the row is invalid otherwise)
-    low = d.detach().amin() - 1.0 if d.numel() else 0.0
-    high = d.detach().amax() + 1.0 if d.numel() else 0.0
-    hardest_positive = torch.where(positives, d, torch.zeros_like(d) + low).amax(dim=1)
-    hardest_negative = torch.where(negatives, d, torch.zeros_like(d) + high).amin(dim=1)
-    values = _relu(xp, hardest_positive - hardest_negative + margin)
-    return torch.where(valid, values, torch.zeros_like(values)), valid, valid_global
-
-
-def _batch_all_triplet_rows(sh, margin, distance):
-    xp, d, positives, negatives, _, valid_global = _hardest(sh, margin, distance)
-    triplets = positives[:, :, None] & negatives[:, None, :]  # (n, N, N): anchor, positive, negative
-    values = _relu(xp, d[:, :, None] - d[:, None, :] + margin)
-    n, total = d.shape
-    per_anchor, valid = _per_row_mean(xp, values.reshape(n, total * total), triplets.reshape(n, total * total))
-    return torch.where(valid, per_anchor, torch.zeros_like(per_anchor)), valid, valid_global
-
-
+# each loss's per-anchor rows (embedding_math), and whether an anchor needs a negative besides a
+# positive to count (triplets) or only another sample (pairs)
 _MINED = {
-    F.contrastive_embeddings: _contrastive_embeddings_rows,
-    F.batch_hard_triplet: _batch_hard_triplet_rows,
-    F.batch_all_triplet: _batch_all_triplet_rows,
+    F.contrastive_embeddings: (contrastive_embeddings_rows, False),
+    F.batch_hard_triplet: (hardest_triplet_rows, True),
+    F.batch_all_triplet: (all_triplet_rows, True),
 }
+
+
+def _anchors_that_count(sh, triplets: bool):
+    """(N,) bool: the anchors of every rank that count in the global "mean":
+    with another present sample (pairs), or with a present positive and a
+    present negative (triplets). O(N log N), no (N, N) matrix."""
+    import torch
+
+    from ._shards import same_label_counts
+
+    present = sh.present()
+    others = present.to(torch.int64).sum() - present.to(torch.int64)
+    if not triplets:
+        return others > 0
+    same = same_label_counts(sh.labels, present)
+    return (same > 0) & (others - same > 0)
+
 
 _PER_ELEMENT = (
     F.contrastive, F.triplet_margin, F.triplet_margin_with_distance, F.cosine_embedding, F.margin_ranking,
@@ -128,16 +88,18 @@ _PER_ELEMENT = (
 )
 
 
-def _mined(fn, rows, name, group, local_loss):
+def _mined(fn, name, group, local_loss):
     loss = f"global_batch({name})"
+    rows, triplets = _MINED[fn]
 
     def call(embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"):
+        from ._shards import Local, gather_shards
+
         def validate():
             check_param(loss, "margin", margin, D.NONNEGATIVE)
             check_choice(loss, "distance", distance, DISTANCES)
-            _, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
-            out_dtype, batch.out_dtype = batch.out_dtype, batch.dtype  # the final cast is finish's
-            return Local(batch.xp, batch.dtype, out_dtype, [embeddings], y, batch)
+            _, y, batch = labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+            return Local.of(batch, [embeddings], y)
 
         sh = gather_shards(loss, group, validate)
         if not local_loss:
@@ -147,8 +109,9 @@ def _mined(fn, rows, name, group, local_loss):
         if sh.total == 0:
             x = sh.local.rows[0].to(sh.local.dtype)
             return sh.finish(0.0 * x.sum(dim=1), reduction)
-        values, valid, valid_global = rows(sh, float(margin), distance)
-        return sh.finish(values, reduction, valid=valid, valid_global=valid_global)
+        values, valid = rows(sh.local.xp, sh.local.rows[0].to(sh.local.dtype), sh.rows[0], sh.offset,
+                             sh.own(sh.labels), sh.labels, sh.mask, float(margin), distance)
+        return sh.finish(values, reduction, valid=valid, valid_global=_anchors_that_count(sh, triplets))
 
     return call
 
@@ -160,6 +123,11 @@ def _global_mean(fn, name, group):
     loss = f"global_batch({name})"
 
     def call(*inputs, reduction="mean", weight=None, mask=None, **params):
+        import torch
+        import torch.distributed as dist
+
+        from ._gather import process_group
+
         check_reduction(loss, reduction)
         g = process_group(loss, group)
         if reduction == "none":  # no communication, so an error here strands no one
@@ -200,6 +168,8 @@ def _global_mean(fn, name, group):
 def _denominator(values, weight, mask) -> float:
     """The denominator of losskit's "mean" for this rank's elements:
     sum(weight * mask), the mask's count, or the number of elements."""
+    import torch
+
     if weight is None and mask is None:
         return float(mean_denominator(array_namespace(values), values))
     w = torch.ones(values.shape, dtype=torch.float64, device=values.device) if weight is None else (
@@ -252,7 +222,7 @@ def global_batch(loss, *, group=None, local_loss=True):
     if not isinstance(local_loss, bool):
         raise TypeError(f"global_batch: local_loss must be True or False; received {local_loss!r}")
     if fn in _MINED:
-        call = _mined(fn, _MINED[fn], name, group, local_loss)
+        call = _mined(fn, name, group, local_loss)
     elif fn is F.supervised_contrastive:
         call = functools.partial(gathered_supervised_contrastive, group=group, local_loss=local_loss)
     elif fn is F.info_nce:

@@ -47,20 +47,17 @@ import math
 
 from .. import domains as D
 from .._array import (
-    array_device,
     array_size,
-    eye_mask,
     is_array,
     is_concrete,
     logsumexp,
     one_hot,
     pairwise_distance,
-    pairwise_distances,
     relu,
     safe_sqrt,
     unit_rows,
 )
-from .._reduce import masked_mean, reduce
+from .._reduce import reduce
 from .._validate import (
     any_true,
     as_float,
@@ -73,6 +70,19 @@ from .._validate import (
     check_values,
     per_sample,
     structured,
+)
+import numpy as np
+from ..registry import Param, derivatives_of, loss
+from .embedding_math import (
+    DISTANCES,
+    all_triplet_rows,
+    check_rows,
+    contrastive_embeddings_rows,
+    contrastive_pair,
+    hardest_triplet_rows,
+    labelled_batch,
+    nt_xent_rows,
+    supcon_rows,
 )
 
 __all__ = [
@@ -90,8 +100,8 @@ __all__ = [
     "triplet_margin_with_distance",
 ]
 
-# Choices and domains, shared with the registry entries (catalog/metric.py).
-DISTANCES = ("euclidean", "squared_euclidean", "cosine")
+# Choices and domains, shared by the definitions (@loss) and the functions (DISTANCES, the
+# choices of distance=, comes from embedding_math, which computes them).
 VARIANTS = ("arcface", "cosface")
 DEFAULT_MARGINS = {"arcface": 0.5, "cosface": 0.35}
 TEMPERATURE_DOMAIN = D.Interval(0.0, math.inf, low_closed=False, high_closed=False)
@@ -102,30 +112,6 @@ ARCFACE_MARGIN_DOMAIN = D.Interval(0.0, math.pi / 2)
 # -- helpers -------------------------------------------------------------------
 
 
-def _check_rows(loss, name, x):
-    if x.ndim != 2:
-        raise ValueError(
-            f"{loss}: {name} must have shape (N, D) (one embedding per row); received shape {tuple(x.shape)}"
-        )
-
-
-def _labelled_batch(loss, embeddings, labels, weight, mask, reduction):
-    """Validate (N, D) embeddings with (N,) integer labels; returns the
-    embeddings, the labels and the per-anchor ``Batch``."""
-    xp, arrays, dtype, out_dtype = structured(
-        loss, {"embeddings": embeddings, "labels": labels, "weight": weight, "mask": mask},
-        reduction=reduction,
-        floating=("embeddings",), integral=("labels",),
-    )
-    x, y = arrays["embeddings"], arrays["labels"]
-    _check_rows(loss, "embeddings", x)
-    check_shape(loss, "labels", y, (x.shape[0],), "one label per embedding")
-    batch = per_sample(loss, xp, (x.shape[0],), "one value per embedding", weight=arrays["weight"],
-                       mask=arrays["mask"],
-                       dtype=dtype, out_dtype=out_dtype)
-    return x, y, batch
-
-
 def _class_labels(loss, xp, labels, num_classes: int):
     if is_concrete(labels) and array_size(labels):
         bad = xp.logical_or(labels < 0, labels >= num_classes)
@@ -133,17 +119,6 @@ def _class_labels(loss, xp, labels, num_classes: int):
             raise ValueError(
                 f"{loss}: labels must hold class indices in [0, {num_classes}); received {int(labels[bad][0])}"
             )
-
-
-def _pair_masks(xp, y, mask):
-    """Same-label and 'other present sample' (N, N) booleans: entry (i, j) is
-    True when j != i and j is not masked out."""
-    n = y.shape[0]
-    same = xp.expand_dims(y, axis=1) == xp.expand_dims(y, axis=0)
-    others = xp.logical_not(eye_mask(xp, n, y))
-    if mask is not None:
-        others = xp.logical_and(others, xp.expand_dims(mask, axis=0))
-    return same, others
 
 
 def _empty(batch, x, reduction):
@@ -166,7 +141,110 @@ def _sign_target(loss, xp, target, shape, what, dtype):
 # -- pairs ----------------------------------------------------------------------
 
 
-def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction="mean"):
+# -- registry metadata shared by several definitions ---------------------------
+
+_HADSELL = ("Hadsell, R., Chopra, S., LeCun, Y. (2006). Dimensionality Reduction by Learning an Invariant "
+            "Mapping. CVPR.")
+
+
+_FACENET = ("Schroff, F., Kalenichenko, D., Philbin, J. (2015). FaceNet: A Unified Embedding for Face Recognition "
+            "and Clustering. CVPR.")
+
+
+_BALNTAS = ("Balntas, V., Riba, E., Ponsa, D., Mikolajczyk, K. (2016). Learning local feature descriptors with "
+            "triplets and shallow convolutional neural networks. BMVC.")
+
+
+_HERMANS = ("Hermans, A., Beyer, L., Leibe, B. (2017). In Defense of the Triplet Loss for Person "
+            "Re-Identification. arXiv:1703.07737.")
+
+
+_SIMCLR = ("Chen, T., Kornblith, S., Norouzi, M., Hinton, G. (2020). A Simple Framework for Contrastive Learning "
+           "of Visual Representations. ICML.")
+
+
+_MARGIN = Param("margin", D.BOUNDED_NONNEGATIVE, "distance margin m")
+
+
+_DISTANCE = Param("distance", DISTANCES,
+                  "pairwise distance: euclidean (safe sqrt), squared_euclidean or cosine (1 - cos)", kind="choice")
+
+
+_SWAP = Param("swap", None, "distance swap: d(a, n) -> min(d(a, n), d(p, n)) (Balntas et al. 2016)",
+              kind="bool")
+
+
+_TEMPERATURE = Param("temperature", TEMPERATURE_DOMAIN, "softmax temperature tau on cosine similarities")
+
+
+_COMMON = {"task": "embedding", "kind": "structured", "minimum": 0.0, "hessian_nonnegative": False}
+
+
+def _grouped_labels(rng, n, classes=3):
+    """n labels with every class at least twice (so anchors have positives)."""
+    labels = np.arange(n) % classes
+    return rng.permutation(labels).astype(np.int64)
+
+
+def _contrastive_example(rng, n=8):
+    return (rng.uniform(0.0, 2.0, size=n), rng.random(n) < 0.5), {}
+
+
+def _labelled_example(rng, n=10, dim=4):
+    return (rng.normal(size=(n, dim)), _grouped_labels(rng, n)), {}
+
+
+def _triplet_example(rng, n=6, dim=4):
+    a = rng.normal(size=(n, dim))
+    return (a, a + 0.7 * rng.normal(size=(n, dim)), a + 1.2 * rng.normal(size=(n, dim))), {}
+
+
+def _cosine_example(rng, n=6, dim=4):
+    return (rng.normal(size=(n, dim)), rng.normal(size=(n, dim)), rng.choice(np.array([-1, 1]), size=n)), {}
+
+
+def _ranking_example(rng, n=8):
+    return (rng.normal(size=n), rng.normal(size=n), rng.choice(np.array([-1, 1]), size=n)), {}
+
+
+def _info_nce_example(rng, n=6, dim=4):
+    q = rng.normal(size=(n, dim))
+    return (q, q + 0.5 * rng.normal(size=(n, dim))), {}
+
+
+def _centers_example(rng, n=8, dim=4, classes=3):
+    return (rng.normal(size=(n, dim)), _grouped_labels(rng, n, classes), rng.normal(size=(classes, dim))), {}
+
+
+_MINED = {
+    "input_space": "embeddings",
+    "target_domain": D.REAL,
+    "params": (_MARGIN, _DISTANCE),
+    "inputs": ("embeddings", "labels"),
+    "example": _labelled_example,
+    "param_grid": ({"distance": "cosine", "margin": 0.3}, {"distance": "squared_euclidean"}, {"margin": 3.0}),
+    "convex": False,
+}
+
+
+@loss(
+    aliases=("contrastive_loss",),
+    input_space="distances",
+    summary="Contrastive (pair) loss on distances: 1/2 d^2 for similar pairs, 1/2 max(0, m - d)^2 for dissimilar.",
+    estimates="an embedding where similar pairs are close and dissimilar ones at least m apart",
+    input_domain=D.NONNEGATIVE,
+    target_domain=D.BINARY,
+    params=(_MARGIN,),
+    inputs=("distances", "same"),
+    example=_contrastive_example,
+    param_grid=({"margin": 0.5},),
+    convex=False,
+    references=(_HADSELL,),
+    notes="With Hadsell et al.'s factor 1/2 (common code omits it: twice this value). Convex in the distance "
+          "for each pair type, not in the embeddings.",
+    **_COMMON,
+)
+def contrastive(distances, same, *, margin=1.0, weight=None, mask=None, reduction="mean"):
     r"""Contrastive loss on precomputed pair distances (Hadsell, Chopra & LeCun 2006).
 
     .. math::
@@ -179,11 +257,11 @@ def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction
     is twice this value).
 
     Args:
-        distance: pair distances, any shape, floating, >= 0 (NaN propagates).
-        same: booleans, or 0/1 numbers, of ``distance``'s shape: 1 for a
+        distances: pair distances, any shape, floating, >= 0 (NaN propagates).
+        same: booleans, or 0/1 numbers, of ``distances``' shape: 1 for a
             similar pair.
         margin: :math:`m \ge 0`.
-        weight, mask: per pair, ``distance``'s shape.
+        weight, mask: per pair, ``distances``' shape.
         reduction: "none" (per pair), "mean" or "sum".
 
     Use ``contrastive_embeddings`` for all pairs of a labelled batch.
@@ -201,25 +279,39 @@ def contrastive(distance, same, *, margin=1.0, weight=None, mask=None, reduction
     loss = "contrastive"
     margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     xp, arrays, dtype, out_dtype = structured(
-        loss, {"distance": distance, "same": same, "weight": weight, "mask": mask},
-        reduction=reduction, floating=("distance",)
+        loss, {"distances": distances, "same": same, "weight": weight, "mask": mask},
+        reduction=reduction, floating=("distances",)
     )
-    d, s = arrays["distance"], arrays["same"]
-    check_values(loss, "distance", xp, d, D.NONNEGATIVE, infinite_ok=True)  # a prediction
+    d, s = arrays["distances"], arrays["same"]
+    check_values(loss, "distances", xp, d, D.NONNEGATIVE, infinite_ok=True)  # a prediction
     check_real(loss, "same", xp, s)
-    check_shape(loss, "same", s, d.shape, "the shape of distance")
+    check_shape(loss, "same", s, d.shape, "the shape of distances")
     if s.dtype != xp.bool:
         s = as_float(loss, "same", xp, s, dtype)
         check_no_nan(loss, "same", xp, s)
         check_values(loss, "same", xp, s, D.BINARY)
         s = s == 1.0
-    batch = per_sample(loss, xp, tuple(d.shape), "the shape of distance", weight=arrays["weight"],
+    batch = per_sample(loss, xp, tuple(d.shape), "the shape of distances", weight=arrays["weight"],
                        mask=arrays["mask"],
                        dtype=dtype, out_dtype=out_dtype)
-    values = 0.5 * xp.where(s, d * d, relu(xp, margin - d) ** 2)
-    return reduce(batch, values, reduction)
+    return reduce(batch, contrastive_pair(xp, d, s, margin), reduction)
 
 
+@loss(
+    input_space="embeddings",
+    summary="Contrastive loss over all pairs of a labelled batch; per anchor the mean over its pairs.",
+    estimates="an embedding where same-label samples are close and others at least m apart",
+    target_domain=D.REAL,
+    params=(_MARGIN, _DISTANCE),
+    inputs=("embeddings", "labels"),
+    example=_labelled_example,
+    param_grid=({"distance": "cosine"}, {"distance": "squared_euclidean"}, {"margin": 3.0}),
+    convex=False,
+    references=(_HADSELL,),
+    notes="Per anchor: mean over the other samples of the pair loss (each pair counted from both ends). A masked "
+          "sample leaves the batch (mask equals slicing). Euclidean distances from the Gram matrix, O(N^2) memory.",
+    **_COMMON,
+)
 def contrastive_embeddings(
     embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
 ):
@@ -259,15 +351,11 @@ def contrastive_embeddings(
     loss = "contrastive_embeddings"
     margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     check_choice(loss, "distance", distance, DISTANCES)
-    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
-    xp = batch.xp
+    x, y, batch = labelled_batch(loss, embeddings, labels, weight, mask, reduction)
     if x.shape[0] == 0:
         return _empty(batch, x, reduction)
-    d = pairwise_distances(xp, x, distance)
-    same, others = _pair_masks(xp, y, batch.mask)
-    pair = 0.5 * xp.where(same, d * d, relu(xp, margin - d) ** 2)
-    values, has_other = masked_mean(xp, pair, others)
-    return reduce(batch, xp.where(has_other, values, xp.zeros_like(values)), reduction, valid=has_other)
+    values, has_other = contrastive_embeddings_rows(batch.xp, x, x, 0, y, y, batch.mask, margin, distance)
+    return reduce(batch, values, reduction, valid=has_other)
 
 
 # -- triplets -----------------------------------------------------------------
@@ -292,6 +380,27 @@ def _triplet_arrays(loss, anchor, positive, negative, weight, mask, reduction):
     return xp, a, p, n, batch
 
 
+@loss(
+    aliases=("triplet", "triplet_margin_loss"),
+    input_space="embeddings",
+    summary="Triplet margin loss max(0, d(a, p) - d(a, n) + m) on given triplets, p-norm distance.",
+    estimates="an embedding where each anchor is closer to its positive than to its negative by m",
+    params=(
+        _MARGIN,
+        Param("p", P_DOMAIN, "degree of the norm ||a - p + eps||_p (inf: the max norm)"),
+        Param("eps", D.BOUNDED_NONNEGATIVE, "added to the difference before the norm (PyTorch's pairwise_distance)"),
+        _SWAP,
+    ),
+    inputs=("anchor", "positive", "negative"),
+    example=_triplet_example,
+    param_grid=({"swap": True}, {"p": 1.0}, {"p": 3.0}, {"p": math.inf}, {"eps": 0.0}, {"margin": 0.0}),
+    convex=False,
+    peers=("torch.nn.functional.triplet_margin_loss", "optax.losses.triplet_margin_loss (eps=0)"),
+    references=(_FACENET, _BALNTAS),
+    notes="PyTorch's semantics, eps added to the difference; optax adds eps inside the root (equal at eps=0). "
+          "margin must be >= 0 (PyTorch accepts any).",
+    **_COMMON,
+)
 def triplet_margin(
     anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-6, swap=False, weight=None, mask=None,
     reduction="mean",
@@ -342,6 +451,26 @@ def triplet_margin(
     return reduce(batch, relu(xp, margin + d_ap - d_an), reduction)
 
 
+@loss(
+    input_space="embeddings",
+    summary="Triplet margin loss with a user distance function (default: PyTorch's pairwise_distance).",
+    estimates="an embedding where each anchor is closer to its positive than to its negative by m",
+    params=(
+        Param("distance_fn", None, "callable (x1, x2) -> (N,) distances; None: ||x1 - x2 + 1e-6||_2",
+              kind="callable"),
+        _MARGIN,
+        _SWAP,
+    ),
+    inputs=("anchor", "positive", "negative"),
+    example=_triplet_example,
+    param_grid=({"swap": True}, {"margin": 0.3}),
+    convex=False,
+    peers=("torch.nn.functional.triplet_margin_with_distance_loss",),
+    references=(_FACENET, _BALNTAS),
+    notes="distance_fn receives arrays of the inputs' backend (after float16/bfloat16 are cast to float32) and "
+          "must return one distance per row. margin may be 0 (PyTorch asks for > 0).",
+    **_COMMON,
+)
 def triplet_margin_with_distance(
     anchor, positive, negative, *, distance_fn=None, margin=1.0, swap=False, weight=None, mask=None,
     reduction="mean",
@@ -408,20 +537,28 @@ def triplet_margin_with_distance(
     return reduce(batch, relu(xp, margin + d_ap - d_an), reduction)
 
 
-def _mined(loss, embeddings, labels, margin, distance, weight, mask, reduction):
+def _mined(loss, rows, embeddings, labels, margin, distance, weight, mask, reduction):
+    """Check a mined loss's call, then reduce the per-anchor values that
+    ``rows`` (of embedding_math) computes over the whole batch."""
     margin = check_param(loss, "margin", margin, D.BOUNDED_NONNEGATIVE)
     check_choice(loss, "distance", distance, DISTANCES)
-    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+    x, y, batch = labelled_batch(loss, embeddings, labels, weight, mask, reduction)
     if x.shape[0] == 0:
-        return None, None, None, None, batch, margin, x
-    xp = batch.xp
-    d = pairwise_distances(xp, x, distance)
-    same, others = _pair_masks(xp, y, batch.mask)
-    positives = xp.logical_and(same, others)
-    negatives = xp.logical_and(xp.logical_not(same), others)
-    return xp, d, positives, negatives, batch, margin, x
+        return _empty(batch, x, reduction)
+    values, valid = rows(batch.xp, x, x, 0, y, y, batch.mask, margin, distance)
+    return reduce(batch, values, reduction, valid=valid)
 
 
+@loss(
+    aliases=("batch_hard_triplet_loss",),
+    summary="Triplet loss with the hardest positive and hardest negative of each anchor mined in the batch.",
+    estimates="an embedding where each anchor's farthest positive is nearer than its nearest negative by m",
+    **_MINED,
+    references=(_HERMANS,),
+    notes="Anchors without a positive or a negative contribute nothing and are not counted by 'mean'; one class "
+          "only gives 0 with a zero gradient. A masked sample leaves the batch (mask equals slicing).",
+    **_COMMON,
+)
 def batch_hard_triplet(
     embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
 ):
@@ -459,21 +596,21 @@ def batch_hard_triplet(
     References: Hermans, Beyer, Leibe (2017), In Defense of the Triplet Loss
     for Person Re-Identification, arXiv:1703.07737.
     """
-    loss = "batch_hard_triplet"
-    xp, d, positives, negatives, batch, margin, x = _mined(
-        loss, embeddings, labels, margin, distance, weight, mask, reduction
-    )
-    if d is None:
-        return _empty(batch, x, reduction)
-    low = xp.min(d) - 1.0  # fillers below / above every distance: never chosen when a real entry exists
-    high = xp.max(d) + 1.0
-    hardest_positive = xp.max(xp.where(positives, d, xp.zeros_like(d) + low), axis=1)
-    hardest_negative = xp.min(xp.where(negatives, d, xp.zeros_like(d) + high), axis=1)
-    valid = xp.logical_and(xp.any(positives, axis=1), xp.any(negatives, axis=1))
-    values = relu(xp, hardest_positive - hardest_negative + margin)
-    return reduce(batch, xp.where(valid, values, xp.zeros_like(values)), reduction, valid=valid)
+    return _mined("batch_hard_triplet", hardest_triplet_rows, embeddings, labels, margin, distance, weight, mask,
+                  reduction)
 
 
+@loss(
+    aliases=("batch_all_triplet_loss",),
+    summary="Triplet loss averaged over every valid (anchor, positive, negative) triplet of the batch.",
+    estimates="an embedding where positives are nearer than negatives by m",
+    **_MINED,
+    references=(_HERMANS, _FACENET),
+    notes="Per anchor: mean over its valid triplets, zero-loss ones included; 'mean' averages these over anchors "
+          "with at least one triplet (not Hermans et al.'s mean over all triplets: weight = |P_i||N_i| gives "
+          "that; nor their BA!=0 mean over active triplets). Memory O(N^3).",
+    **_COMMON,
+)
 def batch_all_triplet(
     embeddings, labels, *, margin=1.0, distance="euclidean", weight=None, mask=None, reduction="mean"
 ):
@@ -514,24 +651,29 @@ def batch_all_triplet(
     for Person Re-Identification, arXiv:1703.07737; Schroff, Kalenichenko,
     Philbin (2015), FaceNet, CVPR.
     """
-    loss = "batch_all_triplet"
-    xp, d, positives, negatives, batch, margin, x = _mined(
-        loss, embeddings, labels, margin, distance, weight, mask, reduction
-    )
-    if d is None:
-        return _empty(batch, x, reduction)
-    # (i, j, k): anchor i, positive j, negative k
-    triplets = xp.logical_and(xp.expand_dims(positives, axis=2), xp.expand_dims(negatives, axis=1))
-    values = relu(xp, xp.expand_dims(d, axis=2) - xp.expand_dims(d, axis=1) + margin)
-    n = x.shape[0]
-    flat = (n, n * n)
-    per_anchor, valid = masked_mean(xp, xp.reshape(values, flat), xp.reshape(triplets, flat))
-    return reduce(batch, xp.where(valid, per_anchor, xp.zeros_like(per_anchor)), reduction, valid=valid)
+    return _mined("batch_all_triplet", all_triplet_rows, embeddings, labels, margin, distance, weight, mask,
+                  reduction)
 
 
 # -- cosine and ranking -------------------------------------------------------
 
 
+@loss(
+    aliases=("cosine_embedding_loss",),
+    input_space="embeddings",
+    summary="1 - cos for similar pairs (target 1), max(0, cos - m) for dissimilar ones (target -1).",
+    estimates="embeddings whose cosine separates similar and dissimilar pairs",
+    target_domain=D.SIGN,
+    params=(Param("margin", COSINE_MARGIN_DOMAIN, "cosine margin for dissimilar pairs"),),
+    inputs=("input1", "input2", "target"),
+    example=_cosine_example,
+    param_grid=({"margin": 0.5}, {"margin": -0.5}),
+    convex=False,
+    peers=("torch.nn.functional.cosine_embedding_loss",),
+    references=(_HADSELL,),
+    notes="Cosine with 1e-12 added to each squared norm, as PyTorch: finite at zero vectors.",
+    **_COMMON,
+)
 def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=None, reduction="mean"):
     r"""Cosine embedding loss: similar pairs towards cosine 1, dissimilar below a margin.
 
@@ -583,6 +725,23 @@ def cosine_embedding(input1, input2, target, *, margin=0.0, weight=None, mask=No
     return reduce(batch, values, reduction)
 
 
+@loss(
+    aliases=("margin_ranking_loss",),
+    input_space="scores",
+    summary="Pairwise ranking hinge max(0, -y (x1 - x2) + m).",
+    estimates="scores whose order matches the targets, by a margin",
+    target_domain=D.SIGN,
+    params=(Param("margin", D.AT_MOST_BIG, "required score gap"),),
+    inputs=("input1", "input2", "target"),
+    example=_ranking_example,
+    param_grid=({"margin": 0.5}, {"margin": -0.2}),
+    convex=True,
+    peers=("torch.nn.functional.margin_ranking_loss",),
+    references=(("Herbrich, R., Graepel, T., Obermayer, K. (1999). Support vector learning for ordinal "
+                "regression. ICANN."),),
+    notes="Elementwise over any shape; convex (piecewise linear) in the scores.",
+    **_COMMON,
+)
 def margin_ranking(input1, input2, target, *, margin=0.0, weight=None, mask=None, reduction="mean"):
     r"""Margin ranking loss: ``input1`` should rank above ``input2`` where the target is 1.
 
@@ -625,6 +784,31 @@ def margin_ranking(input1, input2, target, *, margin=0.0, weight=None, mask=None
 # -- softmax-based: InfoNCE, SupCon, ArcFace/CosFace ---------------------------
 
 
+@loss(
+    aliases=("nt_xent", "ntxent"),
+    input_space="embeddings",
+    summary="InfoNCE / NT-Xent: softmax over cosine similarities / temperature that picks out the positive.",
+    estimates="embeddings where each positive pair is more similar than the negatives (a bound on mutual "
+              "information)",
+    params=(_TEMPERATURE,),
+    inputs=("query", "key"),
+    example=_info_nce_example,
+    param_grid=({"temperature": 0.5}, {"temperature": 0.05}),
+    convex=False,
+    peers=("optax.losses.ntxent",),
+    references=(
+        ("van den Oord, A., Li, Y., Vinyals, O. (2018). Representation Learning with Contrastive Predictive "
+        "Coding. arXiv:1807.03748."),
+        _SIMCLR,
+        ("He, K., Fan, H., Wu, Y., Xie, S., Girshick, R. (2020). Momentum Contrast for Unsupervised Visual "
+        "Representation Learning. CVPR."),
+    ),
+    notes="Embeddings L2-normalised (x / max(||x||, 1e-12)). Without negatives: SimCLR's symmetric NT-Xent over "
+          "the 2N views, per pair the mean of both directions; equals optax.losses.ntxent on the stacked views. "
+          "With negatives ((N, K, D) or (K, D), keyword): cross-entropy with the positive at index 0. Default "
+          "temperature 0.1 (optax 0.07).",
+    **_COMMON,
+)
 def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=None, reduction="mean"):
     r"""InfoNCE / NT-Xent: a softmax over similarities that picks out the positive.
 
@@ -685,7 +869,7 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
         floating=("query", "key", "negatives"), optional=("negatives",),
     )
     q, k, neg = arrays["query"], arrays["key"], arrays["negatives"]
-    _check_rows(loss, "query", q)
+    check_rows(loss, "query", q)
     check_shape(loss, "key", k, q.shape, "the shape of query")
     n, dim = q.shape
     if neg is not None and not (
@@ -701,7 +885,7 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
     if n == 0:
         return _empty(batch, q, reduction)
     if neg is None:
-        return reduce(batch, _nt_xent(xp, q, k, batch.mask, temperature), reduction)
+        return reduce(batch, nt_xent_rows(xp, q, k, q, k, 0, batch.mask, temperature), reduction)
     uq, uk = unit_rows(xp, q), unit_rows(xp, k)
     positive = xp.sum(uq * uk, axis=1) / temperature
     un = unit_rows(xp, neg)
@@ -713,22 +897,23 @@ def info_nce(query, key, *, temperature=0.1, negatives=None, weight=None, mask=N
     return reduce(batch, logsumexp(xp, logits, axis=1) - positive, reduction)
 
 
-def _nt_xent(xp, q, k, mask, temperature):
-    """Per-pair NT-Xent of two views: the mean of both views' cross-entropies
-    over the 2N x 2N similarity matrix without its diagonal."""
-    n = q.shape[0]
-    z = unit_rows(xp, xp.concat([q, k], axis=0))
-    sim = xp.matmul(z, xp.matrix_transpose(z)) / temperature
-    positive = xp.sum(z[:n, ...] * z[n:, ...], axis=1) / temperature
-    keep = xp.logical_not(eye_mask(xp, 2 * n, z))
-    if mask is not None:  # a masked pair is no one's negative; every row keeps its positive
-        idx = xp.arange(2 * n, device=array_device(z))
-        partner = xp.expand_dims((idx + n) % (2 * n), axis=1) == xp.expand_dims(idx, axis=0)
-        keep = xp.logical_or(xp.logical_and(keep, xp.expand_dims(xp.concat([mask, mask]), axis=0)), partner)
-    lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1)
-    return 0.5 * ((lse[:n] - positive) + (lse[n:] - positive))
-
-
+@loss(
+    aliases=("supcon",),
+    input_space="embeddings",
+    summary="Supervised contrastive loss (SupCon, L_out): every same-label sample is a positive.",
+    estimates="embeddings where same-label samples are more similar than others",
+    target_domain=D.REAL,
+    params=(_TEMPERATURE,),
+    inputs=("embeddings", "labels"),
+    example=_labelled_example,
+    param_grid=({"temperature": 0.5},),
+    convex=False,
+    peers=("optax.losses.ntxent (two views per label)",),
+    references=("Khosla, P. et al. (2020). Supervised Contrastive Learning. NeurIPS.",),
+    notes="The L_out form; other positives stay in the denominator. Anchors without a positive contribute "
+          "nothing. No temperature / base_temperature factor. With two views per label it is NT-Xent.",
+    **_COMMON,
+)
 def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, mask=None, reduction="mean"):
     r"""Supervised contrastive loss, SupCon :math:`\mathcal{L}^{sup}_{out}` (Khosla et al. 2020).
 
@@ -766,21 +951,10 @@ def supervised_contrastive(embeddings, labels, *, temperature=0.1, weight=None, 
     """
     loss = "supervised_contrastive"
     temperature = check_param(loss, "temperature", temperature, TEMPERATURE_DOMAIN)
-    x, y, batch = _labelled_batch(loss, embeddings, labels, weight, mask, reduction)
-    xp = batch.xp
-    n = x.shape[0]
-    if n == 0:
+    x, y, batch = labelled_batch(loss, embeddings, labels, weight, mask, reduction)
+    if x.shape[0] == 0:
         return _empty(batch, x, reduction)
-    u = unit_rows(xp, x)
-    sim = xp.matmul(u, xp.matrix_transpose(u)) / temperature
-    same, others = _pair_masks(xp, y, batch.mask)
-    positives = xp.logical_and(same, others)
-    # a row with no other sample keeps its own entry, so its log-sum-exp is finite (the anchor does not count)
-    alone = xp.logical_not(xp.any(others, axis=1, keepdims=True))
-    keep = xp.logical_or(others, xp.logical_and(eye_mask(xp, n, x), alone))
-    lse = logsumexp(xp, xp.where(keep, sim, xp.full_like(sim, -math.inf)), axis=1, keepdims=True)
-    mean_log_prob, valid = masked_mean(xp, sim - lse, positives)
-    values = xp.where(valid, -mean_log_prob, xp.zeros_like(mean_log_prob))
+    values, valid = supcon_rows(batch.xp, x, x, 0, y, y, batch.mask, temperature)
     return reduce(batch, values, reduction, valid=valid)
 
 
@@ -791,7 +965,7 @@ def _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction):
         floating=("embeddings", "centers"), integral=("labels",),
     )
     x, y, c = arrays["embeddings"], arrays["labels"], arrays["centers"]
-    _check_rows(loss, "embeddings", x)
+    check_rows(loss, "embeddings", x)
     check_shape(loss, "labels", y, (x.shape[0],), "one label per embedding")
     if c.ndim != 2 or c.shape[1] != x.shape[1]:
         raise ValueError(
@@ -805,6 +979,21 @@ def _centers_batch(loss, embeddings, labels, centers, weight, mask, reduction):
     return xp, x, y, c, batch
 
 
+@loss(
+    input_space="embeddings",
+    summary="Center loss 1/2 ||x_i - c_{y_i}||^2: pulls features to their class center (next to a softmax loss).",
+    estimates="class centers of the embeddings (the class means)",
+    target_domain=D.CLASS_INDEX,
+    params=(),
+    inputs=("embeddings", "labels", "centers"),
+    example=_centers_example,
+    convex=True,
+    references=(("Wen, Y., Zhang, K., Li, Z., Qiao, Y. (2016). A Discriminative Feature Learning Approach for Deep "
+                "Face Recognition. ECCV."),),
+    notes="centers (C, D) receive the autograd gradient c - x; the paper's own center update rule is a separate "
+          "step with rate alpha. 'sum' is the paper's L_C.",
+    **_COMMON,
+)
 def center_loss(embeddings, labels, centers, *, weight=None, mask=None, reduction="mean"):
     r"""Center loss (Wen et al. 2016): squared distance to the class center.
 
@@ -841,6 +1030,35 @@ def center_loss(embeddings, labels, centers, *, weight=None, mask=None, reductio
     return reduce(batch, 0.5 * xp.sum(diff * diff, axis=1), reduction)
 
 
+@loss(
+    input_space="embeddings",
+    summary="ArcFace / CosFace: softmax cross-entropy on scaled cosines to normalised class vectors, with an "
+            "additive angular (cos(theta + m)) or cosine (cos(theta) - m) margin on the label.",
+    estimates="embeddings separated by angle from the other classes' vectors",
+    target_domain=D.CLASS_INDEX,
+    params=(
+        Param("variant", VARIANTS, "arcface (cos(theta + m)) or cosface (cos(theta) - m)",
+              kind="choice"),
+        Param("margin", D.BOUNDED_NONNEGATIVE, "None: 0.5 for arcface (in [0, pi/2]), 0.35 for cosface"),
+        Param("scale", SCALE_DOMAIN, "logit scale s"),
+        Param("easy_margin", None, "arcface: margin only where cos(theta) > 0", kind="bool"),
+    ),
+    inputs=("embeddings", "labels", "centers"),
+    example=_centers_example,
+    param_grid=({"variant": "cosface"}, {"easy_margin": True}, {"scale": 16.0, "margin": 1.2},
+                {"variant": "cosface", "margin": 0.0}),
+    convex=False,
+    references=(
+        ("Deng, J., Guo, J., Xue, N., Zafeiriou, S. (2019). ArcFace: Additive Angular Margin Loss for Deep Face "
+        "Recognition. CVPR."),
+        "Wang, H. et al. (2018). CosFace: Large Margin Cosine Loss for Deep Face Recognition. CVPR.",
+        "Wang, F., Cheng, J., Liu, W., Liu, H. (2018). Additive Margin Softmax for Face Verification. IEEE SPL.",
+    ),
+    notes="cos(theta + m) = cos cos m - sin sin m with a safe sqrt for sin (finite gradients at cos = +-1). "
+          "Beyond theta > pi - m ArcFace uses cos(theta) - m sin(m) (the reference implementation's rule); "
+          "easy_margin applies the margin only where cos(theta) > 0.",
+    **_COMMON,
+)
 def additive_margin_softmax(
     embeddings, labels, centers, *, variant="arcface", margin=None, scale=64.0, easy_margin=False,
     weight=None, mask=None, reduction="mean",
