@@ -541,8 +541,9 @@ class TestInterpreted:
         with monkeypatch.context() as m:
             m.setitem(sys.modules, "triton", None)  # import triton raises ImportError
             m.delitem(sys.modules, "triton.language", raising=False)
-            m.delitem(sys.modules, "losskit.kernels.elementwise_triton", raising=False)
-            m.delattr(losskit.kernels, "elementwise_triton", raising=False)  # both restored on leaving the block
+            for module in ("elementwise_triton", "_triton"):  # the kernel module and its shared triton import
+                m.delitem(sys.modules, f"losskit.kernels.{module}", raising=False)
+                m.delattr(losskit.kernels, module, raising=False)  # both restored on leaving the block
             m.setattr(dispatch, "_loaded", {})
             reason = dispatch.load("elementwise_triton")
         assert isinstance(reason, str) and reason.startswith("triton unavailable"), reason

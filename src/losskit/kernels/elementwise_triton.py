@@ -26,19 +26,11 @@ ImportError when called (``UNAVAILABLE`` says why).
 
 from __future__ import annotations
 
-try:
-    import triton
-    import triton.language as tl
+from ._triton import UNAVAILABLE, tl, triton
+from ._triton import jit as _jit
 
-    UNAVAILABLE: str | None = None
-    _jit = triton.jit
-except ImportError as exc:  # the kernels below stay plain (never called) functions
-    UNAVAILABLE = f"triton unavailable ({exc})"
-
-    def _jit(fn):
-        return fn
-
-__all__ = ["BLOCK", "UNAVAILABLE", "bce_with_logits_kernel", "huber_kernel", "mse_kernel", "partial_count", "sigmoid_focal_kernel"]
+__all__ = ["BLOCK", "UNAVAILABLE", "bce_with_logits_kernel", "huber_kernel", "mse_kernel", "partial_count",
+           "sigmoid_focal_kernel"]
 
 # 1024 values per program over 8 warps: each thread handles 4 (one 16-byte
 # load per float32 input, two for float64), which keeps the sm_90 build at

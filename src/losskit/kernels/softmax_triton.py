@@ -30,17 +30,8 @@ first.
 
 from __future__ import annotations
 
-try:
-    import triton
-    import triton.language as tl
-
-    UNAVAILABLE: str | None = None
-    _jit = triton.jit
-except ImportError as exc:  # the kernels below stay plain (never called) functions
-    UNAVAILABLE = f"triton unavailable ({exc})"
-
-    def _jit(fn):
-        return fn
+from ._triton import UNAVAILABLE, tl, triton
+from ._triton import jit as _jit
 
 __all__ = ["UNAVAILABLE", "cross_entropy_rows_kernel", "launch_config", "softmax_focal_rows_kernel"]
 
