@@ -305,7 +305,8 @@ def _bad_calls():
         ({"class_weight": torch.tensor([1.0, float("nan"), 1, 1, 1])}, ValueError, (r"class_weight must not "
                                                                                     r"contain NaN")),
         ({"input": h.long()}, TypeError, r"input must have a floating dtype; received dtype torch.int64"),
-        ({"input": h.numpy()}, TypeError, r"linear_weight must be an array of input's backend; received Tensor"),
+        ({"input": h.numpy()}, TypeError, (r"all arrays must come from one backend; received input=numpy.ndarray, "
+                                               r"linear_weight=torch.Tensor")),
         ({"input": torch.tensor(1.0)}, ValueError, r"input must have a feature axis"),
         ({"chunk_size": 0}, ValueError, r"chunk_size must be a positive integer or None; received chunk_size=0"),
         ({"chunk_size": -3}, ValueError, r"chunk_size must be a positive integer or None; received chunk_size=-3"),

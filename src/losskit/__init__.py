@@ -12,6 +12,7 @@ the test harness (``losskit.testing``, ``losskit.check``) or the recommender
 from . import domains
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional
+from .distributed import contrastive as _distributed_contrastive  # noqa: F401 - registers gathered_clip_loss (no torch)
 from .custom import register_loss
 from .registry import Loss, LossSpec, Param, available, get, spec, specs, unregister
 

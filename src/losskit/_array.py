@@ -48,7 +48,6 @@ __all__ = [
     "unit_rows",
     "relu",
     "eye_mask",
-    "pairwise_distances",
     "p_norm",
     "pairwise_distance",
     "stop_gradient",
@@ -493,20 +492,6 @@ def eye_mask(xp, n: int, like):
     """(n, n) boolean identity on the device of ``like``."""
     idx = xp.arange(n, device=array_device(like))
     return xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
-
-
-def pairwise_distances(xp, x, distance: str):
-    """(N, N) distances between the rows of ``x``."""
-    if distance == "cosine":
-        u = unit_rows(xp, x)
-        return 1.0 - xp.matmul(u, xp.matrix_transpose(u))
-    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: O(N^2) memory rather than the O(N^2 D)
-    # of explicit differences. Cancellation can leave small negatives: floored
-    # at 0; the diagonal is exactly 0.
-    norms = xp.sum(x * x, axis=-1)
-    sq = xp.expand_dims(norms, axis=1) + xp.expand_dims(norms, axis=0) - 2.0 * xp.matmul(x, xp.matrix_transpose(x))
-    sq = xp.where(xp.logical_or(eye_mask(xp, x.shape[0], x), sq < 0), xp.zeros_like(sq), sq)
-    return sq if distance == "squared_euclidean" else safe_sqrt(xp, sq)
 
 
 def p_norm(xp, v, p: float):

@@ -27,7 +27,7 @@ import numpy as np
 
 
 from .. import domains as D
-from .._array import array_device, array_namespace, is_torch, log_softmax, one_hot, safe_pow
+from .._array import array_device, array_namespace, is_torch, log_softmax, namespace, one_hot, safe_pow
 from .._reduce import denominator as mean_denominator, reduce
 from .._validate import (
     check_bool,
@@ -935,10 +935,11 @@ def _linear_full_logits(input, linear_weight, target, linear_bias, class_weight,
     """The reference math on any backend: ``cross_entropy`` of the full
     logits, rows flattened, half precision computed in float32."""
     check_chunk_size(_LCE, chunk_size)
-    xp = array_namespace(input)
-    for name, x in (("linear_weight", linear_weight), ("target", target)):
-        if array_namespace(x) is not xp:
-            raise TypeError(f"{_LCE}: {name} must be an array of input's backend; received {type(x).__name__}")
+    xp, arrays = namespace(_LCE, {"input": input, "linear_weight": linear_weight, "target": target,
+                                  "linear_bias": linear_bias, "weight": weight, "mask": mask},
+                           ("input", "linear_weight", "target"))
+    input, linear_weight, target, linear_bias, weight, mask = (
+        arrays[k] for k in ("input", "linear_weight", "target", "linear_bias", "weight", "mask"))
     if not xp.isdtype(input.dtype, "real floating"):
         raise TypeError(f"{_LCE}: input must have a floating dtype; received dtype {input.dtype}")
     if input.ndim < 1:
