@@ -47,7 +47,6 @@ __all__ = [
     "NORM_EPS",
     "unit_rows",
     "relu",
-    "eye_mask",
     "p_norm",
     "pairwise_distance",
     "stop_gradient",
@@ -486,12 +485,6 @@ def relu(xp, x):
     """max(x, 0) with PyTorch's ``clamp_min`` gradient at 0 (1, not 1/2),
     the same on every backend; NaN propagates."""
     return xp.where(x < 0, xp.zeros_like(x), x)
-
-
-def eye_mask(xp, n: int, like):
-    """(n, n) boolean identity on the device of ``like``."""
-    idx = xp.arange(n, device=array_device(like))
-    return xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
 
 
 def p_norm(xp, v, p: float):
