@@ -52,3 +52,13 @@ def finite_difference_full(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         d = d.reshape(x.shape)
         flat[i] = (float(fn(x + d)) - float(fn(x - d))) / (2 * eps)
     return g
+
+
+def cli(*args, catch_exceptions: bool = True):
+    """The ``losskit`` command run in this process with click's CliRunner;
+    arguments are turned into strings. The one CLI helper of the tests."""
+    from click.testing import CliRunner
+
+    from losskit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=catch_exceptions)

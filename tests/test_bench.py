@@ -5,14 +5,13 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("rich")
-from click.testing import CliRunner
 
 from losskit import bench
-from losskit.cli import app
+from helpers import cli
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["bench", *args], catch_exceptions=False)
+    return cli("bench", *args, catch_exceptions=False)
 
 
 def test_mse_quick_prints_a_table_and_appends_markdown(tmp_path):
@@ -50,7 +49,7 @@ def test_softmax_focal_quick_with_peers():
 
 
 def test_unknown_name_lists_the_choices():
-    result = CliRunner().invoke(app, ["bench", "--quick", "mse", "focal"])
+    result = cli("bench", "--quick", "mse", "focal")
     assert result.exit_code == 2
     assert "must be among cross_entropy, binary_cross_entropy_with_logits" in result.output
     assert "'focal'" in result.output

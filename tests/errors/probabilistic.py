@@ -5,7 +5,6 @@ std) of the wrong shape, sign or content."""
 import numpy as np
 
 import losskit
-from losskit.functional import probabilistic as P
 
 x = np.ones(3)
 mu = np.array([0.5, 1.0, 2.0])

@@ -414,12 +414,12 @@ def check(
     - ``skip``: names of checks not to run (each is reported as SKIP).
 
     Structured losses (embeddings, lattices, boxes) raise ValueError: their
-    properties are drawn from their ``example`` (tests/test_structured_properties.py).
+    properties are drawn from their ``example`` (tests/functional/test_structured_properties.py).
     """
     spec = resolve(loss, name=name, gradient=gradient, hessian=hessian, link=link, **options)
     if spec.kind == "structured":
         raise ValueError(f"check: loss must be pointwise or aggregate; received the structured loss {spec.name!r} "
-                         f"(its properties are drawn from its example in tests/test_structured_properties.py)")
+                         f"(its properties are drawn from its example in tests/functional/test_structured_properties.py)")
     unknown = set(skip) - {c.name for c in CHECKS}
     if unknown:
         raise ValueError(f"check: skip must name checks in losskit.testing.checker.CHECKS; received {sorted(unknown)}")

@@ -11,7 +11,7 @@ including one a user registers with ``losskit.register_loss``:
 True
 
 The package's own tests run every property over the whole registry
-(``tests/test_properties.py``); structured losses (embeddings, lattices,
+(``tests/functional/test_properties.py``); structured losses (embeddings, lattices,
 boxes) have their own suite there, drawn from their ``example``.
 Backends that are not installed are skipped, and reported as skipped.
 """
@@ -440,7 +440,7 @@ def applicable(spec: LossSpec | str) -> list[Property]:
     if spec.kind == "structured":
         raise ValueError(
             f"check_properties: loss must be pointwise or aggregate; received the structured loss {spec.name!r} "
-            f"(its properties are drawn from its example in tests/test_structured_properties.py)"
+            f"(its properties are drawn from its example in tests/functional/test_structured_properties.py)"
         )
     return [p for p in PROPERTIES if p.applies(spec)]
 

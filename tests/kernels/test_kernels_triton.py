@@ -330,12 +330,12 @@ DISPATCH_SHAPES = [(), (7,), (3, 5), (2, 3, 173)]
 REDUCTIONS = ["mean", "sum", "none"]
 INF, NAN = float("inf"), float("nan")
 # NaN, +-inf, huge and tiny logits against hard, soft and extreme targets (as
-# tests/test_kernels_elementwise.py; an infinite regression target is refused)
+# tests/kernels/test_kernels_elementwise.py; an infinite regression target is refused)
 GRID_INPUTS = [NAN, INF, -INF, 1e4, -1e4, 800.0, -800.0, 100.0, -100.0, 89.0, -89.0, 40.0, -40.0, 17.0, -17.0,
                1.0, -1.0, 0.0, -0.0, 1e-30, -1e-30]
 UNIT_TARGETS = [0.0, 1.0, 0.3, 0.5, 1e-7, 1 - 1e-7, 1e-30]
 REAL_TARGETS = [0.0, 1.0, -2.0, 1e4, 1e30, -1e30]
-# as tests/test_kernels_elementwise.py holds the CPU kernels
+# as tests/kernels/test_kernels_elementwise.py holds the CPU kernels
 ELEMENTWISE_TOL = {"float32": {"rtol": 2e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-14}}
 
 
@@ -391,7 +391,7 @@ def _route_cpu_to_triton(monkeypatch):
 @pytest.mark.skipif(INTERPRETING, reason="this is the child process itself")
 def test_interpreter_suite():
     """Run TestInterpreted in a child pytest with TRITON_INTERPRET=1."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, TRITON_INTERPRET="1")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(Path(__file__).resolve()), "-k", "TestInterpreted", "-n", "0",

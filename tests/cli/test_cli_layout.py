@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("click")
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "losskit"
+SRC = Path(__file__).resolve().parents[2] / "src" / "losskit"
 
 
 def _python(code: str) -> subprocess.CompletedProcess:

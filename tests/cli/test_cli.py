@@ -10,14 +10,14 @@ import pytest
 click = pytest.importorskip("click", reason="the CLI needs the cli extra (click)")
 pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
 
-from click.testing import CliRunner  # noqa: E402
 
-from losskit.cli import app, plain_formula  # noqa: E402
+from losskit.cli import plain_formula  # noqa: E402
 from losskit.plots import plot_losses  # noqa: E402
+from helpers import cli
 
 
 def run(*args):
-    return CliRunner().invoke(app, list(args))
+    return cli(*args)
 
 
 def lines_of(ax):
@@ -177,7 +177,7 @@ def test_plot_usage_errors_exit_2(tmp_path, monkeypatch, args, message):
 def test_show_says_when_the_recommender_uses_and_avoids_a_loss():
     from losskit.recommend.rules import RULES
 
-    result = CliRunner().invoke(app, ["show", "mse", "--json"])
+    result = run("show", "mse", "--json")
     assert result.exit_code == 0, result.output
     described = json.loads(result.output)
     avoided = [r.name for r in RULES if r.loss == "mse" and r.avoid]

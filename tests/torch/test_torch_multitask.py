@@ -26,7 +26,7 @@ from losskit.torch.multitask import (
     Uncertainty,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -17,15 +17,14 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("rich")
 
-from click.testing import CliRunner  # noqa: E402
 
-from losskit.cli import app  # noqa: E402
+from helpers import cli
 
 LOSSKIT = [sys.executable, "-m", "losskit"]
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+    return cli(*args)
 
 
 def refused(result) -> str:

@@ -3,7 +3,7 @@ passes on every registered loss and catches planted bugs.
 
 The module-level functions below are the planted losses; the CLI tests load
 them as ``test_check:NAME`` (tests/ is on sys.path, see conftest.py) and as
-``tests/test_check.py:NAME``.
+``tests/testing/test_check.py:NAME``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import losskit
 from losskit.testing.checker import CHECKS, check
-from losskit.cli import app
+from helpers import cli
 
 pytest.importorskip("torch", reason="the gradient and Hessian checks compare with torch autograd")
 
 HERE = Path(__file__).resolve()
-# Run by tests/test_properties.py at every setting already; the slowest three (JAX jit, backends) are left
+# Run by tests/functional/test_properties.py at every setting already; the slowest three (JAX jit, backends) are left
 # out of the registry-wide test here to keep it fast.
 SLOW = ("jax_grad_and_jit_flow", "backends_agree", "derivatives_agree_across_backends")
 
@@ -184,7 +183,7 @@ def test_the_focal_report_shows_where_the_hessian_is_negative():
 
 
 def _run(*args):
-    return CliRunner().invoke(app, ["check", *args])
+    return cli("check", *args)
 
 
 def test_cli_passes_on_a_registered_loss_with_exit_0():

@@ -2,7 +2,6 @@
 reference math (values and gradients) for every option, reduction, dtype and
 odd size, and the reference math serves wherever a kernel cannot."""
 
-import itertools
 import os
 import subprocess
 import sys

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas", reason="the data extra (pandas) reads data files")
-click_testing = pytest.importorskip("click.testing", reason="the cli extra (click) is missing")
+pytest.importorskip("click.testing", reason="the cli extra (click) is missing")
 
-from losskit.cli import app
 from losskit.recommend import recommend
 from losskit.recommend.data import DATASETS, load_dataset
+from helpers import cli
 
 
 def run(*args):
-    return click_testing.CliRunner().invoke(app, ["recommend", *map(str, args)])
+    return cli("recommend", *args)
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,7 @@ def test_the_docs_static_tables_match_the_code():
 
     from losskit.recommend.data import dataset_table, rules_table
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "recommend.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "recommend.md"
     if not page.exists():
         pytest.skip("docs/recommend.md is not in this checkout")
     pytest.importorskip("statsmodels", reason="the dataset table needs statsmodels' datasets")

@@ -21,11 +21,10 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("rich")
 
-from click.testing import CliRunner  # noqa: E402
 
-from losskit.cli import app  # noqa: E402
 from losskit.compare import store  # noqa: E402
 from losskit.compare.store import atomic_write, read_records, run_lock  # noqa: E402
+from helpers import cli
 
 LOSSKIT = [sys.executable, "-m", "losskit"]
 
@@ -49,7 +48,7 @@ def args_for(data, out, *more):
 
 def invoke(args):
     """The CLI in this process (faster than a subprocess; the lock is per process either way)."""
-    return CliRunner().invoke(app, args)
+    return cli(*args)
 
 
 def snapshot(folder: Path) -> dict:
