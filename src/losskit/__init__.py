@@ -15,10 +15,12 @@ from .functional import __all__ as _functional
 from .distributed import contrastive as _distributed_contrastive  # noqa: F401 - registers gathered_clip_loss (no torch)
 from .custom import register_loss
 from .registry import Loss, LossSpec, Param, available, get, spec, specs, unregister
+from ._validate import checks, get_checks, set_checks
 
 __version__ = "0.1.0"
 
-__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains", "register_loss", "unregister", "check", "recommend", "testing"]
+__all__ = [*_functional, "Loss", "LossSpec", "Param", "available", "get", "spec", "specs", "domains", "register_loss",
+           "unregister", "check", "recommend", "testing", "checks", "get_checks", "set_checks"]
 
 # name -> (module, attribute or None for the module itself), imported on first use.
 # losskit.recommend is the package, which calls its recommend() when called.

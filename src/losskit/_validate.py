@@ -5,12 +5,31 @@ and is raised as ValueError (bad value or shape) or TypeError (bad type or
 dtype). Nothing here uses ``assert``; nothing is broadcast, clipped or dropped.
 Checks that read array values are skipped while an array is being traced
 (``jax.jit``, ``torch.compile``), where its values do not exist yet.
+
+The check policy says what the value checks (labels in range, NaN in a
+target, a negative weight...) cost; type, shape, dtype and parameter checks
+never read array values and always run:
+
+- ``"full"``: read on the host, the house message with the offending value;
+- ``"async"``: a device-side assertion (``torch._assert_async``) carrying
+  the house message without the value; nothing is read back to the host.
+  Backends without device assertions (NumPy, JAX) skip the check;
+- ``"off"``: no value check;
+- ``"auto"`` (default): ``"full"`` for host arrays (NumPy, CPU tensors, JAX
+  on CPU), ``"async"`` for accelerator arrays.
+
+``losskit.set_checks(mode)``, ``with losskit.checks(mode):`` or the
+environment variable ``LOSSKIT_CHECKS`` choose it. The policy is one
+process-wide setting (a plain module global, so that ``torch.compile`` reads it
+as a constant instead of breaking the graph on a context variable).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import os
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +38,67 @@ from . import domains as D
 from ._array import array_device, array_size, compute_dtype, is_concrete, is_torch, namespace
 
 REDUCTIONS = ("none", "mean", "sum")
+CHECK_MODES = ("auto", "full", "async", "off")
+
+
+def _check_mode(mode, where: str) -> str:
+    if mode not in CHECK_MODES:
+        raise ValueError(f"{where}: mode must be one of {', '.join(map(repr, CHECK_MODES))}; received {mode!r}")
+    return mode
+
+
+_checks = _check_mode(os.environ.get("LOSSKIT_CHECKS", "auto"), "LOSSKIT_CHECKS")
+
+
+def set_checks(mode: str) -> None:
+    """Set the check policy for the process: "auto", "full", "async" or "off"."""
+    global _checks
+    _checks = _check_mode(mode, "set_checks")
+
+
+def get_checks() -> str:
+    """The check policy in force (see ``set_checks``)."""
+    return _checks
+
+
+@contextlib.contextmanager
+def checks(mode: str):
+    """``with losskit.checks("off"): ...`` runs the block under another check
+    policy and restores the previous one after it, also on an exception."""
+    global _checks
+    previous, _checks = _checks, _check_mode(mode, "checks")
+    try:
+        yield
+    finally:
+        _checks = previous
+
+
+def value_checks(x) -> str:
+    """How the value checks of array ``x`` run now: "full", "async" or "off"."""
+    if _checks != "auto":
+        return _checks
+    device = array_device(x)
+    kind = getattr(device, "type", None) or getattr(device, "platform", None) or "cpu"
+    return "full" if str(kind) == "cpu" else "async"
+
+
+def refuse_where(xp, bad, rule: str, full_message) -> None:
+    """Refuse a call where any element of ``bad`` holds, under the policy:
+    ``full_message()`` (which may read values to name one) on the host;
+    a device assertion saying ``rule`` under "async" (torch); nothing under
+    "off", while tracing, or on a backend without device assertions."""
+    mode = value_checks(bad)
+    if mode == "off" or not is_concrete(bad):
+        return
+    if mode == "async":
+        if is_torch(bad):
+            import torch
+
+            if not torch.compiler.is_compiling():
+                torch._assert_async(torch.logical_not(torch.any(bad)), f"{rule} (checked on the device)")
+        return
+    if any_true(xp, bad):
+        raise ValueError(full_message())
 
 
 def refusal(where: str, arg: str, expectation: str, received: str, kind=ValueError) -> Exception:
@@ -140,11 +220,14 @@ def _torch_range(x):
 
 
 def check_no_nan(loss: str, name: str, xp, x) -> None:
-    span = _torch_range(x)
-    if span is not None and span[0] == span[0]:
-        return  # aminmax gives NaN when any element is NaN
-    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and any_true(xp, xp.isnan(x)):
-        raise ValueError(f"{loss}: {name} must not contain NaN; received {name} with NaN")
+    if not (is_concrete(x) and xp.isdtype(x.dtype, "real floating")):
+        return
+    message = f"{loss}: {name} must not contain NaN; received {name} with NaN"
+    if value_checks(x) == "full":
+        span = _torch_range(x)
+        if span is not None and span[0] == span[0]:
+            return  # aminmax gives NaN when any element is NaN
+    refuse_where(xp, xp.isnan(x), message.split("; received")[0], lambda: message)
 
 
 def check_values(loss: str, name: str, xp, x, domain, when: str = "", *, infinite_ok: bool = False) -> None:
@@ -162,18 +245,24 @@ def check_values(loss: str, name: str, xp, x, domain, when: str = "", *, infinit
             domain = domain.with_infinities()
         elif domain.holds_every_number:
             return
-        span = _torch_range(x)
-        if span is not None and domain.contains_scalar(span[0]) and domain.contains_scalar(span[1]):
-            return  # an interval holds everything between its members
+        if value_checks(x) == "full":
+            span = _torch_range(x)
+            if span is not None and domain.contains_scalar(span[0]) and domain.contains_scalar(span[1]):
+                return  # an interval holds everything between its members
+    if value_checks(x) == "off":
+        return
     bad = xp.logical_not(domain.inside(xp, x))
-    if any_true(xp, bad):
-        when = f" {when}" if when else ""
+    when = f" {when}" if when else ""
+
+    def message():
         example = _example(xp, x, bad)
         try:
             expected = stated.expectation(float(example))
         except ValueError:
             expected = stated.describe()
-        raise ValueError(f"{loss}: {name} must be {expected}{when}; received {example}")
+        return f"{loss}: {name} must be {expected}{when}; received {example}"
+
+    refuse_where(xp, bad, f"{loss}: {name} must be {stated.describe()}{when}", message)
 
 
 def _span(xp, x):
@@ -192,9 +281,9 @@ def check_data(loss: str, name: str, xp, x, domain, when: str = "") -> None:
     in ``domain``, so finite unless the domain admits an infinity. Valid data
     is read once (its min and max); only a failing array is read again to
     say what is wrong."""
-    if not is_concrete(x) or array_size(x) == 0:
+    if not is_concrete(x) or array_size(x) == 0 or value_checks(x) == "off":
         return
-    if isinstance(domain, D.Interval) and xp.isdtype(x.dtype, "real floating"):
+    if isinstance(domain, D.Interval) and xp.isdtype(x.dtype, "real floating") and value_checks(x) == "full":
         span = _span(xp, x)
         if span is not None and domain.contains_scalar(span[0]) and domain.contains_scalar(span[1]):
             return
@@ -411,15 +500,12 @@ def class_axis(
         if ignore_index is not None:
             ignore_index = check_int(loss, "ignore_index", ignore_index)
         valid = not_ignored(xp, y, ignore_index)
-        if is_concrete(y) and array_size(y):
+        if is_concrete(y) and array_size(y) and value_checks(y) != "off":
             in_range = xp.logical_and(y >= 0, y < num_classes)
             bad = xp.logical_not(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)))
-            if any_true(xp, bad):
-                ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-                raise ValueError(
-                    f"{loss}: target must hold class indices in [0, {num_classes}){ign}; "
-                    f"received {int(y[bad][0])}"
-                )
+            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+            rule = f"{loss}: target must hold class indices in [0, {num_classes}){ign}"
+            refuse_where(xp, bad, rule, lambda: f"{rule}; received {int(y[bad][0])}")
         labels = y if valid is None else xp.where(valid, y, xp.zeros_like(y))
         y = None
     elif allow_probabilities:

@@ -35,12 +35,12 @@ from .._array import array_size, is_concrete, stop_gradient
 from .._reduce import reduce
 from ..registry import Param, loss
 from .._validate import (
-    any_true,
     as_float,
     check_data,
     check_param,
     check_shape,
     per_sample,
+    refuse_where,
     structured,
 )
 
@@ -97,19 +97,19 @@ def _check_ordered(loss: str, name: str, xp, boxes) -> None:
         return
     flat = stop_gradient(xp, xp.reshape(boxes, (-1, 4)))  # read values without autograd
     bad = xp.logical_or(flat[:, 2] < flat[:, 0], flat[:, 3] < flat[:, 1])
-    if not any_true(xp, bad):
-        return
-    k = int(xp.argmax(xp.astype(bad, xp.int32)))  # the first offending box
-    index, rest = [], k
-    for size in reversed(tuple(boxes.shape[:-1])):
-        index.append(rest % size)
-        rest //= size
-    where = f"{name}[{', '.join(str(i) for i in reversed(index))}]" if index else name
-    coords = ", ".join(repr(float(flat[k, j])) for j in range(4))
-    raise ValueError(
-        f"{loss}: {name} must hold boxes (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2; "
-        f"received {where} = ({coords})"
-    )
+    rule = f"{loss}: {name} must hold boxes (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2"
+
+    def message():
+        k = int(xp.argmax(xp.astype(bad, xp.int32)))  # the first offending box
+        index, rest = [], k
+        for size in reversed(tuple(boxes.shape[:-1])):
+            index.append(rest % size)
+            rest //= size
+        where = f"{name}[{', '.join(str(i) for i in reversed(index))}]" if index else name
+        coords = ", ".join(repr(float(flat[k, j])) for j in range(4))
+        return f"{rule}; received {where} = ({coords})"
+
+    refuse_where(xp, bad, rule, message)
 
 
 def _validate(loss, input, target, eps, weight, mask, reduction):

@@ -38,6 +38,8 @@ from .._validate import (
     check_reduction,
     check_values,
     class_axis,
+    refuse_where,
+    value_checks,
 )
 from ..kernels import dispatch as fast
 from ..registry import Param, derivatives_of, loss
@@ -1034,11 +1036,12 @@ def _linear_call(blockwise, hidden, linear_weight, target, linear_bias, class_we
                              f"received shape {tuple(class_weight.shape)}")
         if class_weight.is_complex():
             raise TypeError(f"{_LCE}: class_weight must have a real dtype; received dtype {class_weight.dtype}")
-        if class_weight.is_floating_point() and bool(torch.isnan(class_weight).any()):
-            raise ValueError(f"{_LCE}: class_weight must not contain NaN; received class_weight with NaN")
-        if bool((class_weight < 0).any()):
-            bad = float(class_weight[class_weight < 0][0])
-            raise ValueError(f"{_LCE}: class_weight must be >= 0; received {bad!r}")
+        if class_weight.is_floating_point():
+            rule = f"{_LCE}: class_weight must not contain NaN"
+            refuse_where(torch, torch.isnan(class_weight), rule, lambda: f"{rule}; received class_weight with NaN")
+        rule = f"{_LCE}: class_weight must be >= 0"
+        refuse_where(torch, class_weight < 0, rule,
+                     lambda: f"{rule}; received {float(class_weight[class_weight < 0][0])!r}")
         if class_weight.dtype != compute and not class_weight.requires_grad:
             class_weight = class_weight.to(compute)
     y = target.reshape(-1)
@@ -1047,16 +1050,16 @@ def _linear_call(blockwise, hidden, linear_weight, target, linear_bias, class_we
         bad = (y < 0) | (y >= V)
         if valid is not None:
             bad &= valid
-        if bool(bad.any()):
-            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-            raise ValueError(f"{_LCE}: target must hold class indices in [0, {V}){ign}; "
-                             f"received {int(y[bad][0])}")
+        ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+        rule = f"{_LCE}: target must hold class indices in [0, {V}){ign}"
+        refuse_where(torch, bad, rule, lambda: f"{rule}; received {int(y[bad][0])}")
     call = blockwise.Call()
     call.hidden = hidden.reshape(-1, H)
     call.out_shape = sample_shape
     call.target = target
     call.labels = y.to(torch.int64) if valid is None else torch.where(valid, y, 0).to(torch.int64)
-    call.valid = None if valid is None or bool(valid.all()) else valid
+    # dropping an all-true mask saves the kernels a read, but asking costs a host read: only under "full"
+    call.valid = None if valid is None or (value_checks(valid) == "full" and bool(valid.all())) else valid
     call.class_weight = class_weight
     call.ignore_index = ignore_index
     call.label_smoothing = eps
@@ -1065,12 +1068,15 @@ def _linear_call(blockwise, hidden, linear_weight, target, linear_bias, class_we
     call.kernels = None
     call.np_cache = None
     call.reference = None
-    if reduction == "mean":
+
+    def denominator_of() -> float:
+        if reduction != "mean":
+            return 1.0
         w_y = None if class_weight is None else class_weight.detach()[call.labels]
-        call.denominator = float(mean_denominator(array_namespace(call.labels), call.labels, weight=w_y,
-                                                  keep=call.valid))
-    else:
-        call.denominator = 1.0
+        return float(mean_denominator(array_namespace(call.labels), call.labels, weight=w_y, keep=call.valid))
+
+    call.denominator_of = denominator_of
+    call.denominator = None
     return call
 
 

@@ -59,7 +59,6 @@ from .._array import (
 )
 from .._reduce import reduce
 from .._validate import (
-    any_true,
     as_float,
     check_bool,
     check_choice,
@@ -69,6 +68,7 @@ from .._validate import (
     check_shape,
     check_values,
     per_sample,
+    refuse_where,
     structured,
 )
 import numpy as np
@@ -115,10 +115,8 @@ ARCFACE_MARGIN_DOMAIN = D.Interval(0.0, math.pi / 2)
 def _class_labels(loss, xp, labels, num_classes: int):
     if is_concrete(labels) and array_size(labels):
         bad = xp.logical_or(labels < 0, labels >= num_classes)
-        if any_true(xp, bad):
-            raise ValueError(
-                f"{loss}: labels must hold class indices in [0, {num_classes}); received {int(labels[bad][0])}"
-            )
+        rule = f"{loss}: labels must hold class indices in [0, {num_classes})"
+        refuse_where(xp, bad, rule, lambda: f"{rule}; received {int(labels[bad][0])}")
 
 
 def _empty(batch, x, reduction):

@@ -88,7 +88,6 @@ from .._array import array_device, array_size, divide_or_zero, is_concrete, log_
 from .._reduce import masked_mean, reduce
 from ..registry import Param, loss
 from .._validate import (
-    any_true,
     check_bool,
     check_choice,
     check_int,
@@ -98,6 +97,7 @@ from .._validate import (
     check_shape,
     not_ignored,
     per_sample,
+    refuse_where,
     structured,
 )
 
@@ -261,9 +261,9 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
             if valid is not None:
                 ok = xp.logical_or(ok, xp.logical_not(valid))
             bad = xp.logical_not(ok)
-            if any_true(xp, bad):
-                ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-                raise ValueError(f"{loss}: target must hold class indices in [0, {c}){ign}; received {int(y[bad][0])}")
+            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+            rule = f"{loss}: target must hold class indices in [0, {c}){ign}"
+            refuse_where(xp, bad, rule, lambda: f"{rule}; received {int(y[bad][0])}")
         labels = y if valid is None else xp.where(valid, y, xp.zeros_like(y))
         s = math.prod(spatial)
         t = one_hot(xp, xp.reshape(labels, (n, s)), c, axis=1, dtype=dtype)
@@ -285,11 +285,10 @@ def _prepare(loss, input, target, *, mode, ignore_index, per_image, weight, mask
             if valid is not None:
                 ok = xp.logical_or(ok, xp.logical_not(valid))
             bad = xp.logical_not(ok)
-            if any_true(xp, bad):
-                ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-                value = y[bad][0]
-                shown = int(value) if integral else float(value)
-                raise ValueError(f"{loss}: target must be 0 or 1{ign} in {mode} mode; received {shown}")
+            ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+            rule = f"{loss}: target must be 0 or 1{ign} in {mode} mode"
+            refuse_where(xp, bad, rule,
+                         lambda: f"{rule}; received {int(y[bad][0]) if integral else float(y[bad][0])}")
         yf = xp.astype(y, dtype)
         if valid is not None:
             yf = xp.where(valid, yf, xp.zeros_like(yf))

@@ -29,6 +29,8 @@ import math
 
 import array_api_compat
 
+import numpy as np
+
 from .. import domains as D
 from .._array import (
     array_device,
@@ -48,9 +50,10 @@ from .._validate import (
     check_shape,
     check_values,
     per_sample,
+    refuse_where,
     structured,
+    value_checks,
 )
-import numpy as np
 from ..registry import Param, derivatives_of, loss
 
 __all__ = ["ctc"]
@@ -88,8 +91,10 @@ def _index_dtype(xp, like):
 
 def _known(x):
     """A 0-d integer array's value, or None while it is traced (an array
-    closed over by ``jax.jit`` gives traced results too)."""
-    return int(x) if is_concrete(x) else None
+    closed over by ``jax.jit`` gives traced results too) or where reading it
+    would cost a host read (check policy "async" or "off": the lattice then
+    keeps its full width, the same result)."""
+    return int(x) if is_concrete(x) and value_checks(x) == "full" else None
 
 
 def _check_range(xp, name, x, high: int, what: str):
@@ -97,9 +102,9 @@ def _check_range(xp, name, x, high: int, what: str):
     if not is_concrete(x) or array_size(x) == 0:
         return
     bad = xp.logical_or(x < 0, x > high)
-    if any_true(xp, bad):
-        first = int(xp.min(x)) if any_true(xp, x < 0) else int(xp.max(x))
-        raise ValueError(f"{_LOSS}: {name} must be in [0, {high}] ({what}); received {first}")
+    rule = f"{_LOSS}: {name} must be in [0, {high}] ({what})"
+    refuse_where(xp, bad, rule,
+                 lambda: f"{rule}; received {int(xp.min(x)) if any_true(xp, x < 0) else int(xp.max(x))}")
 
 
 def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, weight=None, mask=None,
@@ -189,18 +194,17 @@ def _lattice(log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     used = xp.expand_dims(xp.arange(labels.shape[1], dtype=itype, device=dev), 0) < xp.expand_dims(tl, 1)
     if array_size(labels):
         out_of_range = xp.logical_and(used, xp.logical_or(labels < 0, labels >= C))
-        if any_true(xp, out_of_range):
+
+        def first_bad():
             bad = int(xp.max(xp.where(out_of_range, labels, xp.full_like(labels, -1))))
             if bad < C:  # only negative labels are out of range
                 bad = int(xp.min(xp.where(out_of_range, labels, xp.zeros_like(labels))))
-            raise ValueError(
-                f"{_LOSS}: targets must hold class indices in [0, {C}) within target_lengths; received {bad}"
-            )
-        if any_true(xp, xp.logical_and(used, labels == blank)):
-            raise ValueError(
-                f"{_LOSS}: targets must not contain the blank label within target_lengths (blank={blank}); "
-                f"received {blank}"
-            )
+            return bad
+
+        rule = f"{_LOSS}: targets must hold class indices in [0, {C}) within target_lengths"
+        refuse_where(xp, out_of_range, rule, lambda: f"{rule}; received {first_bad()}")
+        rule = f"{_LOSS}: targets must not contain the blank label within target_lengths (blank={blank})"
+        refuse_where(xp, xp.logical_and(used, labels == blank), rule, lambda: f"{rule}; received {blank}")
     check_values(_LOSS, "log_probs", xp, lp, D.NONPOSITIVE, infinite_ok=True)  # log 0 = -inf is a probability
     labels = xp.where(used, labels, xp.full_like(labels, blank))  # padding: any valid index
     shape = () if unbatched else (N,)

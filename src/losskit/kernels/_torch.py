@@ -67,9 +67,8 @@ class _GradInForward(torch.autograd.Function):
         if grad is None or torch.is_grad_enabled():
             return _reference_backward(ctx, grad_output), None, None
         ctx.grad = None
-        if grad_output.ndim == 0:
-            if bool(grad_output != 1):
-                grad.mul_(grad_output.to(grad.dtype))
+        if grad_output.ndim == 0:  # scaled unconditionally: testing for 1 would read it back to the host
+            grad.mul_(grad_output.to(grad.dtype))
         else:  # reduction "none": one incoming value per sample
             shape = grad_output.shape + (1,) * (grad.ndim - grad_output.ndim)
             grad.mul_(grad_output.reshape(shape).to(grad.dtype))

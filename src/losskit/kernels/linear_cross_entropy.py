@@ -85,6 +85,7 @@ def forward(call, weight, bias, *, reference):
         note(_LOSS, "reference: " + reason)
         return None
     call.reference = reference
+    call.denominator = call.denominator_of()
     kernels = _cpu_kernels() if call.hidden.device.type == "cpu" else None
     call.kernels = None if isinstance(kernels, str) else kernels
     note(_LOSS, "cpu" if call.kernels is not None else "torch")
@@ -107,13 +108,16 @@ class Call:
     ``valid`` (None when every row counts), ``class_weight`` (None or a
     length-V tensor), ``ignore_index``, ``label_smoothing``, ``reduction``,
     ``chunk_size`` (None: :func:`default_chunk_size`), ``out_shape`` (the
-    shape ``"none"`` returns) and ``denominator`` (the mean's; 1 otherwise).
-    :func:`forward` fills ``kernels``, ``np_cache`` and ``reference``."""
+    shape ``"none"`` returns) and ``denominator_of`` (returns the mean's
+    denominator as a float, 1 for the other reductions: a host read, so asked
+    only on the blockwise path). :func:`forward` fills ``denominator``,
+    ``kernels``, ``np_cache`` and ``reference``."""
 
     __slots__ = (
         "chunk_size",
         "class_weight",
         "denominator",
+        "denominator_of",
         "hidden",
         "ignore_index",
         "kernels",
