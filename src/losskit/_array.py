@@ -84,9 +84,7 @@ def namespace(loss: str, arrays: dict, required=()):
     if given and all(is_torch(v) for v in given.values()):
         # the common case, decided without array_api_compat's cached type checks,
         # which torch.compile warns about on every trace
-        import array_api_compat.torch as xp
-
-        return xp, dict(arrays)
+        return torch_namespace(), dict(arrays)
     native = {k: v for k, v in given.items() if array_api_compat.is_array_api_obj(v)}
     foreign = {k: v for k, v in given.items() if k not in native}
     kinds = {}
@@ -117,7 +115,8 @@ def namespace(loss: str, arrays: dict, required=()):
     first = next(iter(given.values()), None)
     if first is None:
         raise TypeError(f"{loss}: no array was given")
-    return array_api_compat.array_namespace(*given.values()), out
+    xp = array_api_compat.array_namespace(*given.values())
+    return (torch_namespace() if array_api_compat.is_torch_namespace(xp) else xp), out
 
 
 def is_torch(x) -> bool:
@@ -137,10 +136,18 @@ def is_array(x) -> bool:
 
 def array_namespace(x):
     if is_torch(x):
-        import array_api_compat.torch as xp
-
-        return xp
+        return torch_namespace()
     return array_api_compat.array_namespace(x)
+
+
+def torch_namespace():
+    """The torch array namespace: array_api_compat's, with the functions that
+    take a Python scalar made traceable by ``torch.compile``
+    (:mod:`losskit._torch_namespace`). A plain import, so it also works when
+    the first call happens inside a compiled function."""
+    from . import _torch_namespace
+
+    return _torch_namespace
 
 
 def array_device(x):

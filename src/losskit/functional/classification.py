@@ -27,7 +27,7 @@ import numpy as np
 
 
 from .. import domains as D
-from .._array import array_device, array_namespace, is_torch, log_softmax, namespace, one_hot, safe_pow
+from .._array import array_device, array_namespace, is_concrete, is_torch, log_softmax, namespace, one_hot, safe_pow
 from .._reduce import denominator as mean_denominator, reduce
 from .._validate import (
     check_bool,
@@ -1059,7 +1059,8 @@ def _linear_call(blockwise, hidden, linear_weight, target, linear_bias, class_we
     call.target = target
     call.labels = y.to(torch.int64) if valid is None else torch.where(valid, y, 0).to(torch.int64)
     # dropping an all-true mask saves the kernels a read, but asking costs a host read: only under "full"
-    call.valid = None if valid is None or (value_checks(valid) == "full" and bool(valid.all())) else valid
+    call.valid = None if valid is None or (value_checks(valid) == "full" and is_concrete(valid)
+                                           and bool(valid.all())) else valid
     call.class_weight = class_weight
     call.ignore_index = ignore_index
     call.label_smoothing = eps

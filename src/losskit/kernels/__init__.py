@@ -21,22 +21,24 @@ first call that could use them.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 
 __all__ = ["enabled", "set_enabled", "disabled", "record", "note", "release_buffers"]
 
 _OFF_VALUES = {"0", "off", "false", "no", "reference"}
+# Plain module globals, not context variables: torch.compile reads a global as a
+# constant (and guards on it), while reading a ContextVar breaks the graph. So
+# the switch and the record are per process: a ``with`` block in one thread is
+# seen by the others.
 _default = os.environ.get("LOSSKIT_KERNELS", "on").strip().lower() not in _OFF_VALUES
-_enabled: contextvars.ContextVar[bool | None] = contextvars.ContextVar("losskit_kernels_enabled", default=None)
-_records: contextvars.ContextVar[list | None] = contextvars.ContextVar("losskit_kernels_record", default=None)
+_enabled: bool | None = None  # a ``disabled()`` block's setting, else None
+_records: list | None = None
 
 
 def enabled() -> bool:
     """Whether fast paths may be taken here (the ``with`` block's setting, else
     the global one, else ``$LOSSKIT_KERNELS``)."""
-    local = _enabled.get()
-    return _default if local is None else local
+    return _default if _enabled is None else _enabled
 
 
 def set_enabled(flag: bool) -> None:
@@ -50,11 +52,12 @@ def set_enabled(flag: bool) -> None:
 @contextlib.contextmanager
 def disabled():
     """Run the block on the reference math only."""
-    token = _enabled.set(False)
+    global _enabled
+    previous, _enabled = _enabled, False
     try:
         yield
     finally:
-        _enabled.reset(token)
+        _enabled = previous
 
 
 @contextlib.contextmanager
@@ -62,19 +65,19 @@ def record():
     """Collect ``(loss, path)`` for every call that asked for a fast path in the
     block: ``path`` names the kernel taken (``"cpu"``, ``"triton"``) or starts
     with ``"reference: "`` and says why none could serve."""
+    global _records
     used: list[tuple[str, str]] = []
-    token = _records.set(used)
+    previous, _records = _records, used
     try:
         yield used
     finally:
-        _records.reset(token)
+        _records = previous
 
 
 def note(loss: str, path: str) -> None:
     """Record the path a call took (a no-op outside :func:`record`)."""
-    used = _records.get()
-    if used is not None:
-        used.append((loss, path))
+    if _records is not None:
+        _records.append((loss, path))
 
 
 def release_buffers() -> int:
