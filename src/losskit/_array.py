@@ -24,6 +24,7 @@ __all__ = [
     "log_sigmoid",
     "sigmoid",
     "logsumexp",
+    "softmax_shift",
     "log_softmax",
     "inverse_link",
     "xlogy",
@@ -220,12 +221,20 @@ def sigmoid(xp, x):
     return xp.where(positive, 1.0 / (1.0 + xp.exp(-xp.where(positive, x, zero))), e / (1.0 + e))
 
 
+def softmax_shift(xp, x, axis: int):
+    """The max along ``axis`` (0 where it is not finite), as a constant for
+    autograd: the result does not depend on the shift, so its derivative is
+    exactly the one without it, and autograd skips the max's backward (an
+    argmax mask over the whole array)."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    return stop_gradient(xp, xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+
+
 def logsumexp(xp, x, *, axis: int, keepdims: bool = False):
     """log(sum(exp(x))) along ``axis`` with the max shifted out; rows of all
     -inf give -inf rather than NaN, with a zero (not NaN) gradient; NaN
     propagates."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    m = softmax_shift(xp, x, axis)
     total = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
     empty = total == 0
     out = xp.where(empty, xp.full_like(total, -math.inf), xp.log(xp.where(empty, xp.ones_like(total), total)) + m)
@@ -235,9 +244,7 @@ def logsumexp(xp, x, *, axis: int, keepdims: bool = False):
 def log_softmax(xp, x, *, axis: int):
     """x - logsumexp(x), with the max subtracted first so that log p stays
     accurate as p -> 1 (no cancellation against a large shift)."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    shifted = x - m
+    shifted = x - softmax_shift(xp, x, axis)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 

@@ -444,3 +444,15 @@ def test_half_precision_inputs_run_the_kernel_in_float32(name, half):
     torch.testing.assert_close(value, fn(xh.detach().float(), y, reduction="none").to(half), rtol=0, atol=0)
     (grad,) = torch.autograd.grad(value.sum(), xh)
     assert grad.dtype == half
+
+
+def test_below_its_crossover_mse_takes_the_reference_math_and_says_why(monkeypatch, kernels_at_every_size):
+    from losskit.kernels import elementwise
+
+    monkeypatch.setattr(elementwise, "MIN_CPU_ELEMENTS", kernels_at_every_size)
+    small = torch.randn(32, 16, requires_grad=True)
+    large = torch.randn(1 << 17, requires_grad=True)
+    with losskit.kernels.record() as used:
+        losskit.mse(small, torch.zeros(32, 16)).backward()
+        losskit.mse(large, torch.zeros(1 << 17)).backward()
+    assert used == [("mse", "reference: 512 elements, below the CPU kernel's crossover (131072)"), ("mse", "cpu")]

@@ -27,7 +27,17 @@ import numpy as np
 
 
 from .. import domains as D
-from .._array import array_device, array_namespace, is_concrete, is_torch, log_softmax, namespace, one_hot, safe_pow
+from .._array import (
+    array_device,
+    array_namespace,
+    is_concrete,
+    is_torch,
+    log_softmax,
+    namespace,
+    one_hot,
+    safe_pow,
+    softmax_shift,
+)
 from .._reduce import denominator as mean_denominator, reduce
 from .._validate import (
     check_bool,
@@ -293,6 +303,14 @@ def cross_entropy(
         if out is not None:
             return out
     axis, C = _axis(z), max(b.num_classes, 1)
+    if b.target is None and ls == 0.0 and cw is None:
+        # the common call: -log p_y = log s - (z_y - m), s = sum exp(z - m), the same arithmetic as
+        # log_softmax's, with the label's logit picked by index (no whole log-softmax, no one-hot)
+        m = softmax_shift(xp, z, axis)
+        labels = xp.expand_dims(b.labels if not is_torch(z) else b.labels.long(), axis=axis)  # torch: int64
+        z_y = xp.squeeze(xp.take_along_axis(z, labels, axis=axis) - m, axis=axis)
+        log_s = xp.log(xp.sum(xp.exp(z - m), axis=axis))
+        return reduce(b, log_s - z_y, reduction, valid=b.valid)
     logp = log_softmax(xp, z, axis=axis)
     if b.target is not None:  # class probabilities
         t = b.target if ls == 0.0 else (1.0 - ls) * b.target + ls / C

@@ -19,6 +19,13 @@ from __future__ import annotations
 from . import dispatch, note
 
 
+# Sizes below which the reference math is faster than the CPU kernel (the
+# kernel's fixed cost, a Python autograd Function and its glue, is not paid
+# back). Measured on one thread with `benchmarks/small_sizes.py --crossover`
+# (benchmarks/RESULTS.md); the other kernels pay at every size measured.
+MIN_CPU_ELEMENTS = {"mse": {"float32": 1 << 17, "float64": 1 << 16}}
+
+
 def _flat(t):
     """A tensor's values as a flat NumPy view (a contiguous copy where needed)."""
     return t.detach().contiguous().reshape(-1).numpy()
@@ -40,8 +47,12 @@ def _call(loss, b, reduction, others, reference, cpu_bind, gpu_bind):
 
     dtype = b.input.dtype
     n = b.input.numel()
-    scale = 1.0 / n if reduction == "mean" else 1.0
     on_cpu = b.input.device.type == "cpu"
+    crossover = MIN_CPU_ELEMENTS.get(loss, {}).get(str(dtype).removeprefix("torch.")) if on_cpu else None
+    if crossover is not None and n < crossover:
+        note(loss, f"reference: {n} elements, below the CPU kernel's crossover ({crossover})")
+        return None
+    scale = 1.0 / n if reduction == "mean" else 1.0
     run = (_cpu_runner if on_cpu else _gpu_runner)(loss, b.target, reduction, scale, (cpu_bind, gpu_bind))
 
     def compute(x, want_grad):
