@@ -72,7 +72,7 @@ from .._validate import (
     structured,
 )
 import numpy as np
-from ..registry import Param, derivatives_of, loss
+from ..registry import Param, loss
 from .embedding_math import (
     DISTANCES,
     all_triplet_rows,

@@ -26,7 +26,7 @@ ImportError when called (``UNAVAILABLE`` says why).
 
 from __future__ import annotations
 
-from ._triton import UNAVAILABLE, tl, triton
+from ._triton import UNAVAILABLE, tl
 from ._triton import jit as _jit
 
 __all__ = ["BLOCK", "UNAVAILABLE", "bce_with_logits_kernel", "huber_kernel", "mse_kernel", "partial_count",

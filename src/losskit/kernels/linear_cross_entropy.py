@@ -32,8 +32,6 @@ backward computes the blocks again (one more matmul). A second backward of a
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 from . import enabled, note

@@ -30,7 +30,7 @@ first.
 
 from __future__ import annotations
 
-from ._triton import UNAVAILABLE, tl, triton
+from ._triton import UNAVAILABLE, tl
 from ._triton import jit as _jit
 
 __all__ = ["UNAVAILABLE", "cross_entropy_rows_kernel", "launch_config", "softmax_focal_rows_kernel"]

@@ -18,7 +18,6 @@ import numbers
 
 import torch
 
-from .. import domains as D
 from .. import registry
 from .._validate import check_reduction
 
